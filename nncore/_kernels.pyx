@@ -1,0 +1,822 @@
+# cython: language_level=3
+"""Compiled core of nncore: forward, loss, backward and optimizer loops.
+
+Design note
+-----------
+Three tiers, one direction:
+
+1. ``cdef ... noexcept nogil`` functions on raw pointers (``floating`` is fused over
+   float and double, so one source serves both dtypes). They know nothing of Python
+   objects, never allocate and never raise: a problem (a non-finite loss) becomes a
+   status code that the caller turns into an exception after the nogil block.
+2. ``def`` entry points (``forward``, ``loss_and_grads``, ``train_batches``,
+   ``output_transform``) that take typed memoryviews, check that every length the
+   nogil code will trust agrees with the layer sizes (a cheap, last line of defence:
+   the real validation, with user-facing messages, is in ``nncore/_validation.py``),
+   take pointers and release the GIL for all of the arithmetic.
+3. The Python ``Network`` (``network.py``) above them, which converts and checks the
+   inputs once, owns the buffers and calls an entry point once per chunk of batches.
+
+Memory layout
+-------------
+All parameters live in one flat array: layer ``l`` holds ``W_l`` (fan_in x fan_out,
+row-major) followed by ``b_l`` (fan_out); gradients and optimizer state use the same
+layout, so the optimizer is one fused pass over one array. The workspace for a batch
+of ``B`` rows is carved from one flat array (see ``workspace_size``): the gathered
+batch, then for each layer its pre-activation ``Z`` and activation ``A`` (B x fan_out),
+then two delta buffers of B x max(fan_out) used in turn by the backward pass. Where an
+activation's derivative can be computed from its output (all but gelu), ``A`` is
+computed in place over ``Z``.
+
+Row-major products go to BLAS as column-major ones on the transposed problem
+(``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
+kernels' own loops (see ``SMALL_GEMM_FLOPS``).
+"""
+from cython cimport floating
+from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, fabs, pow, isfinite
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+include "_blas_int.pxi"
+
+# Codes shared with the Python layer (nncore/layers.py, losses.py, optimizers.py
+# map names to these numbers; keep them in step).
+cpdef enum Activation:
+    IDENTITY = 0
+    SIGMOID = 1
+    TANH = 2
+    RELU = 3
+    LEAKY_RELU = 4
+    ELU = 5
+    GELU = 6
+    SOFTPLUS = 7
+
+cpdef enum Loss:
+    MSE = 0
+    BINARY_CROSS_ENTROPY = 1
+    CROSS_ENTROPY = 2
+    GAUSSIAN_NLL = 3
+
+cpdef enum Optimizer:
+    SGD = 0
+    ADAM = 1
+    ADAMW = 2
+    RMSPROP = 3
+
+cpdef enum Status:
+    OK = 0
+    NONFINITE_LOSS = 1
+
+# A product C(M x N) = A(M x K) B(K x N) with fewer multiply-adds than this runs in
+# the kernels' own loops: below it BLAS's call and packing overhead dominates.
+cdef enum:
+    _SMALL_GEMM_FLOPS = 32768
+SMALL_GEMM_FLOPS = _SMALL_GEMM_FLOPS
+
+cdef double LEAKY_SLOPE = 0.01
+cdef double GELU_C = 0.7978845608028654   # sqrt(2 / pi)
+cdef double GELU_A = 0.044715
+
+
+# --------------------------------------------------------------------------------
+# Matrix products
+# --------------------------------------------------------------------------------
+
+cdef inline void blas_gemm(char transa, char transb, blas_int m, blas_int n, blas_int k,
+                           floating alpha, const floating* a, blas_int lda,
+                           const floating* b, blas_int ldb, floating beta,
+                           floating* c, blas_int ldc) noexcept nogil:
+    """Column-major C := alpha * op(A) op(B) + beta * C through SciPy's BLAS."""
+    if floating is float:
+        sgemm(&transa, &transb, &m, &n, &k, &alpha, <float*>a, &lda,
+              <float*>b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double*>a, &lda,
+              <double*>b, &ldb, &beta, c, &ldc)
+
+
+cdef void matmul(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                 const floating* A, const floating* B, floating beta,
+                 floating* C) noexcept nogil:
+    """Row-major C(M x N) := op(A) op(B) + beta * C, all operands dense.
+
+    op(A) is M x K (A stored K x M when ``trans_a``), op(B) is K x N (B stored N x K
+    when ``trans_b``); beta is 0 or 1.
+    """
+    cdef Py_ssize_t i, j, p
+    cdef Py_ssize_t lda = M if trans_a else K
+    cdef Py_ssize_t ldb = K if trans_b else N
+    cdef floating s, a_ip
+    cdef floating* c_row
+    cdef const floating* a_row
+    cdef const floating* b_row
+    cdef char ta = b'N', tb = b'N'
+    cdef floating one = 1
+    if M * N * K > _SMALL_GEMM_FLOPS:
+        # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
+        if trans_a:
+            ta = b'T'
+        if trans_b:
+            tb = b'T'
+        blas_gemm(tb, ta, <blas_int>N, <blas_int>M, <blas_int>K, one,
+                  B, <blas_int>ldb, A, <blas_int>lda, beta, C, <blas_int>N)
+        return
+    if beta == 0:
+        memset(C, 0, M * N * sizeof(floating))
+    if not trans_b and trans_a:
+        # C[i, :] += A[p, i] * B[p, :], walking the stored rows of A and B together.
+        for p in range(K):
+            a_row = A + p * lda
+            b_row = B + p * ldb
+            for i in range(M):
+                a_ip = a_row[i]
+                c_row = C + i * N
+                for j in range(N):
+                    c_row[j] += a_ip * b_row[j]
+    elif not trans_b:
+        # C[i, :] += A[i, p] * B[p, :]: the inner loop runs along contiguous rows.
+        for i in range(M):
+            c_row = C + i * N
+            for p in range(K):
+                a_ip = A[i * lda + p]
+                b_row = B + p * ldb
+                for j in range(N):
+                    c_row[j] += a_ip * b_row[j]
+    else:
+        # C[i, j] += dot(A[i, :], B[j, :]).
+        for i in range(M):
+            c_row = C + i * N
+            for j in range(N):
+                b_row = B + j * ldb
+                s = 0
+                if trans_a:
+                    for p in range(K):
+                        s += A[p * lda + i] * b_row[p]
+                else:
+                    for p in range(K):
+                        s += A[i * lda + p] * b_row[p]
+                c_row[j] += s
+
+
+# --------------------------------------------------------------------------------
+# Activations
+# --------------------------------------------------------------------------------
+
+cdef inline floating sigmoid(floating z) noexcept nogil:
+    """1 / (1 + exp(-z)), without overflow for either sign of z."""
+    cdef floating e
+    if z >= 0:
+        return 1 / (1 + exp(-z))
+    e = exp(z)
+    return e / (1 + e)
+
+
+cdef inline floating softplus(floating z) noexcept nogil:
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))."""
+    return (z if z > 0 else 0) + log1p(exp(-fabs(z)))
+
+
+cdef inline floating gelu(floating z) noexcept nogil:
+    """0.5 z (1 + tanh(c (z + 0.044715 z^3))), c = sqrt(2/pi)."""
+    return 0.5 * z * (1 + tanh(GELU_C * (z + GELU_A * z * z * z)))
+
+
+cdef inline floating gelu_derivative(floating z) noexcept nogil:
+    cdef floating t = tanh(GELU_C * (z + GELU_A * z * z * z))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * z * z)
+
+
+cdef inline bint in_place(Py_ssize_t act) noexcept nogil:
+    """Whether f'(z) can be computed from a = f(z), so A may overwrite Z."""
+    return act != GELU
+
+
+cdef void bias_activation(Py_ssize_t act, Py_ssize_t B, Py_ssize_t N,
+                          const floating* b, floating* Z, floating* A) noexcept nogil:
+    """Z[i, j] += b[j]; A[i, j] = f(Z[i, j]) (A may be Z)."""
+    cdef Py_ssize_t i, j
+    cdef floating z
+    cdef floating* zr
+    cdef floating* ar
+    for i in range(B):
+        zr = Z + i * N
+        ar = A + i * N
+        if act == IDENTITY:
+            for j in range(N):
+                ar[j] = zr[j] + b[j]
+        elif act == RELU:
+            for j in range(N):
+                z = zr[j] + b[j]
+                ar[j] = z if z > 0 else 0
+        elif act == LEAKY_RELU:
+            for j in range(N):
+                z = zr[j] + b[j]
+                ar[j] = z if z > 0 else <floating>LEAKY_SLOPE * z
+        elif act == TANH:
+            for j in range(N):
+                ar[j] = tanh(zr[j] + b[j])
+        elif act == SIGMOID:
+            for j in range(N):
+                ar[j] = sigmoid(zr[j] + b[j])
+        elif act == ELU:
+            for j in range(N):
+                z = zr[j] + b[j]
+                ar[j] = z if z > 0 else expm1(z)
+        elif act == SOFTPLUS:
+            for j in range(N):
+                ar[j] = softplus(zr[j] + b[j])
+        elif act == GELU:
+            for j in range(N):
+                z = zr[j] + b[j]
+                zr[j] = z
+                ar[j] = gelu(z)
+
+
+cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
+                              const floating* A, floating* D) noexcept nogil:
+    """D *= f'(Z), elementwise over n values; f' from the output A where possible."""
+    cdef Py_ssize_t i
+    cdef floating a
+    if act == IDENTITY:
+        return
+    elif act == RELU:
+        for i in range(n):
+            D[i] = D[i] if A[i] > 0 else 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            D[i] = D[i] if A[i] > 0 else <floating>LEAKY_SLOPE * D[i]
+    elif act == TANH:
+        for i in range(n):
+            D[i] *= 1 - A[i] * A[i]
+    elif act == SIGMOID:
+        for i in range(n):
+            D[i] *= A[i] * (1 - A[i])
+    elif act == ELU:
+        # f'(z) = exp(z) = f(z) + 1 for z <= 0.
+        for i in range(n):
+            a = A[i]
+            D[i] = D[i] if a > 0 else D[i] * (a + 1)
+    elif act == SOFTPLUS:
+        # f'(z) = sigmoid(z) = 1 - exp(-f(z)).
+        for i in range(n):
+            D[i] *= -expm1(-A[i])
+    elif act == GELU:
+        for i in range(n):
+            D[i] *= gelu_derivative(Z[i])
+
+
+# --------------------------------------------------------------------------------
+# Losses: value and gradient in one pass
+# --------------------------------------------------------------------------------
+
+cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
+                           const floating* out, const floating* T,
+                           const Py_ssize_t* labels, const floating* w, double norm,
+                           floating* delta) noexcept nogil:
+    """Return sum_i w_i l_i / norm and write delta = d(that)/d(out).
+
+    out is B x K (the last layer's output; for gaussian_nll K = 2k: means, then log
+    variances). T is B x k float targets (probability rows for cross_entropy) or NULL
+    when ``labels`` (B integer classes) is given. w is NULL for unit weights. ``norm``
+    is the sum of the weights of the whole batch, so that chunks add up.
+    """
+    cdef Py_ssize_t i, j, k
+    cdef double total = 0, row, wi, scale, m, s, lse, tsum
+    cdef floating z, t, d, e, p
+    cdef const floating* o
+    cdef const floating* tr
+    cdef floating* dr
+    for i in range(B):
+        o = out + i * K
+        dr = delta + i * K
+        wi = w[i] if w != NULL else 1.0
+        row = 0
+        if loss == MSE:
+            tr = T + i * K
+            scale = 2 * wi / (K * norm)
+            for j in range(K):
+                d = o[j] - tr[j]
+                row += d * d
+                dr[j] = <floating>(scale * d)
+            row /= K
+        elif loss == BINARY_CROSS_ENTROPY:
+            tr = T + i * K
+            scale = wi / (K * norm)
+            for j in range(K):
+                z = o[j]
+                t = tr[j]
+                row += (z if z > 0 else 0) - z * t + log1p(exp(-fabs(z)))
+                dr[j] = <floating>(scale * (sigmoid(z) - t))
+            row /= K
+        elif loss == CROSS_ENTROPY:
+            m = o[0]
+            for j in range(1, K):
+                if o[j] > m:
+                    m = o[j]
+            s = 0
+            for j in range(K):
+                s += exp(o[j] - m)
+            lse = m + log(s)
+            scale = wi / norm
+            if labels != NULL:
+                for j in range(K):
+                    dr[j] = <floating>(scale * exp(o[j] - lse))
+                row = lse - o[labels[i]]
+                dr[labels[i]] -= <floating>scale
+            else:
+                tr = T + i * K
+                tsum = 0
+                for j in range(K):
+                    tsum += tr[j]
+                    row += tr[j] * (lse - o[j])
+                for j in range(K):
+                    dr[j] = <floating>(scale * (exp(o[j] - lse) * tsum - tr[j]))
+        elif loss == GAUSSIAN_NLL:
+            k = K // 2
+            tr = T + i * k
+            scale = wi / (k * norm)
+            for j in range(k):
+                d = tr[j] - o[j]
+                e = exp(-o[k + j])
+                row += 0.5 * (o[k + j] + d * d * e)
+                dr[j] = <floating>(-scale * d * e)
+                dr[k + j] = <floating>(0.5 * scale * (1 - d * d * e))
+            row /= k
+        total += wi * row
+    return total / norm
+
+
+# --------------------------------------------------------------------------------
+# Network passes over one batch
+# --------------------------------------------------------------------------------
+
+cdef inline Py_ssize_t param_count(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t l, n = 0
+    for l in range(L):
+        n += sizes[l] * sizes[l + 1] + sizes[l + 1]
+    return n
+
+
+cdef inline Py_ssize_t max_width(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t l, m = 0
+    for l in range(1, L + 1):
+        if sizes[l] > m:
+            m = sizes[l]
+    return m
+
+
+cdef inline floating* layer_Z(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
+                              Py_ssize_t cap, Py_ssize_t l) noexcept nogil:
+    """Pre-activation buffer of layer l in a workspace sized for ``cap`` rows."""
+    cdef Py_ssize_t i, off = cap * sizes[0]
+    for i in range(l):
+        off += 2 * cap * sizes[i + 1]
+    return work + off
+
+
+cdef inline floating* layer_A(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
+                              Py_ssize_t cap, const Py_ssize_t* acts,
+                              Py_ssize_t l) noexcept nogil:
+    cdef floating* Z = layer_Z(work, sizes, L, cap, l)
+    return Z if in_place(acts[l]) else Z + cap * sizes[l + 1]
+
+
+cdef inline floating* delta_buffer(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
+                                   Py_ssize_t cap, Py_ssize_t which) noexcept nogil:
+    return layer_Z(work, sizes, L, cap, L) + which * cap * max_width(sizes, L)
+
+
+cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
+                       const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
+                       Py_ssize_t B, floating* work, Py_ssize_t cap) noexcept nogil:
+    """A_l = f_l(A_{l-1} W_l + b_l) for every layer; A_{-1} = X (B x sizes[0])."""
+    cdef Py_ssize_t l, fi, fo
+    cdef const floating* A_prev = X
+    cdef const floating* W = params
+    cdef floating* Z
+    cdef floating* A
+    for l in range(L):
+        fi = sizes[l]
+        fo = sizes[l + 1]
+        Z = layer_Z(work, sizes, L, cap, l)
+        A = layer_A(work, sizes, L, cap, acts, l)
+        matmul(False, False, B, fo, fi, A_prev, W, 0, Z)
+        bias_activation(acts[l], B, fo, W + fi * fo, Z, A)
+        A_prev = A
+        W += fi * fo + fo
+
+
+cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_t* sizes,
+                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
+                        Py_ssize_t B, floating* work, Py_ssize_t cap,
+                        floating beta) noexcept nogil:
+    """Gradients from the output delta (in delta buffer 0, dLoss/dA_{L-1}).
+
+    delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l; db_l = sum_rows delta_l;
+    dLoss/dA_{l-1} = delta_l W_l^T. With beta = 1 the gradients are added to ``grads``.
+    """
+    cdef Py_ssize_t l, i, j, fi, fo, off
+    cdef Py_ssize_t which = 0
+    cdef floating* D = delta_buffer(work, sizes, L, cap, 0)
+    cdef floating* D_next
+    cdef floating* dW
+    cdef floating* db
+    cdef const floating* A_prev
+    cdef const floating* dr
+    off = param_count(sizes, L)
+    for l in range(L - 1, -1, -1):
+        fi = sizes[l]
+        fo = sizes[l + 1]
+        off -= fi * fo + fo
+        activation_backward(acts[l], B * fo, layer_Z(work, sizes, L, cap, l),
+                            layer_A(work, sizes, L, cap, acts, l), D)
+        A_prev = X if l == 0 else layer_A(work, sizes, L, cap, acts, l - 1)
+        dW = grads + off
+        db = dW + fi * fo
+        matmul(True, False, fi, fo, B, A_prev, D, beta, dW)
+        if beta == 0:
+            memset(db, 0, fo * sizeof(floating))
+        for i in range(B):
+            dr = D + i * fo
+            for j in range(fo):
+                db[j] += dr[j]
+        if l > 0:
+            which = 1 - which
+            D_next = delta_buffer(work, sizes, L, cap, which)
+            matmul(False, True, B, fi, fo, D, params + off, 0, D_next)
+            D = D_next
+
+
+# --------------------------------------------------------------------------------
+# Optimizers: one fused pass over the flat parameter array
+# --------------------------------------------------------------------------------
+
+ctypedef struct OptimizerConfig:
+    Py_ssize_t kind
+    double lr
+    double momentum
+    bint nesterov
+    double weight_decay
+    double beta1
+    double beta2
+    double eps
+    double alpha
+
+
+cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
+                         floating* p, const floating* grad, floating* s1,
+                         floating* s2) noexcept nogil:
+    """One update of step number t (1-based), PyTorch's rules (see reference.py).
+
+    s1 is SGD's momentum buffer, Adam's first moment or RMSprop's momentum buffer;
+    s2 is Adam's second moment or RMSprop's square average.
+    """
+    cdef Py_ssize_t i
+    cdef double g, lr = cfg.lr, wd = cfg.weight_decay, mu = cfg.momentum
+    cdef double b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps, alpha = cfg.alpha
+    cdef double bc1, bc2, decay, avg, buf
+    if cfg.kind == SGD:
+        for i in range(n):
+            g = grad[i] + wd * p[i]
+            if mu != 0:
+                buf = g if t == 1 else mu * s1[i] + g
+                s1[i] = <floating>buf
+                g = g + mu * buf if cfg.nesterov else buf
+            p[i] = <floating>(p[i] - lr * g)
+    elif cfg.kind == ADAM or cfg.kind == ADAMW:
+        bc1 = 1 - pow(b1, <double>t)
+        bc2 = 1 - pow(b2, <double>t)
+        decay = 1 - lr * wd
+        for i in range(n):
+            if cfg.kind == ADAMW:
+                p[i] = <floating>(p[i] * decay)
+                g = grad[i]
+            else:
+                g = grad[i] + wd * p[i]
+            s1[i] = <floating>(b1 * s1[i] + (1 - b1) * g)
+            s2[i] = <floating>(b2 * s2[i] + (1 - b2) * g * g)
+            p[i] = <floating>(p[i] - lr * (s1[i] / bc1) / (sqrt(s2[i] / bc2) + eps))
+    elif cfg.kind == RMSPROP:
+        for i in range(n):
+            g = grad[i] + wd * p[i]
+            s2[i] = <floating>(alpha * s2[i] + (1 - alpha) * g * g)
+            avg = sqrt(<double>s2[i]) + eps
+            if mu > 0:
+                s1[i] = <floating>(mu * s1[i] + g / avg)
+                p[i] = <floating>(p[i] - lr * s1[i])
+            else:
+                p[i] = <floating>(p[i] - lr * g / avg)
+
+
+# --------------------------------------------------------------------------------
+# Python entry points: check what the nogil code trusts, then release the GIL
+# --------------------------------------------------------------------------------
+
+def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
+    """Length of the flat workspace for batches of up to ``rows`` rows.
+
+    rows x sizes[0] (gathered input) + for each layer 2 x rows x fan_out (Z and A) +
+    2 x rows x max fan_out (deltas) + rows (gathered targets' weights) +
+    rows x target width is added by the caller through ``target_width``.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, n = rows * sizes[0]
+    for l in range(L):
+        n += 2 * rows * sizes[l + 1]
+    n += 2 * rows * max_width(&sizes[0], L)
+    return n
+
+
+cdef void _check_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
+                     Py_ssize_t n_params) except *:
+    cdef Py_ssize_t l, L = sizes.shape[0] - 1
+    if L < 1 or acts.shape[0] != L:
+        raise ValueError("kernel: sizes must have one entry more than acts")
+    for l in range(L + 1):
+        if sizes[l] < 1:
+            raise ValueError("kernel: layer sizes must be positive")
+    for l in range(L):
+        if acts[l] < IDENTITY or acts[l] > SOFTPLUS:
+            raise ValueError(f"kernel: unknown activation code {acts[l]}")
+    if n_params != param_count(&sizes[0], L):
+        raise ValueError("kernel: parameter array length does not match the layer sizes")
+
+
+cdef void _check_targets(Py_ssize_t loss, Py_ssize_t n, Py_ssize_t K, Py_ssize_t t_rows,
+                         Py_ssize_t t_cols, Py_ssize_t n_labels, Py_ssize_t n_weights,
+                         Py_ssize_t n_classes_ok) except *:
+    if loss < MSE or loss > GAUSSIAN_NLL:
+        raise ValueError(f"kernel: unknown loss code {loss}")
+    if n_labels:
+        if loss != CROSS_ENTROPY or n_labels != n or not n_classes_ok:
+            raise ValueError("kernel: integer labels do not match the batch")
+    else:
+        if t_rows != n:
+            raise ValueError("kernel: targets do not match the batch")
+        if t_cols != (K // 2 if loss == GAUSSIAN_NLL else K) or (loss == GAUSSIAN_NLL and K % 2):
+            raise ValueError("kernel: target width does not match the output")
+    if n_weights and n_weights != n:
+        raise ValueError("kernel: sample_weight does not match the batch")
+
+
+cdef bint _labels_in_range(const Py_ssize_t[::1] labels, Py_ssize_t K) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(labels.shape[0]):
+        if labels[i] < 0 or labels[i] >= K:
+            return False
+    return True
+
+
+def forward(const floating[::1] params not None, const Py_ssize_t[::1] sizes not None,
+            const Py_ssize_t[::1] acts not None, const floating[:, ::1] X not None,
+            floating[:, ::1] out not None, floating[::1] work not None, Py_ssize_t cap):
+    """out = network(X): the last layer's activation, for X (n, sizes[0]).
+
+    Runs in chunks of ``cap`` rows through ``work`` (length ``workspace_size(sizes,
+    cap)``), so memory does not grow with n.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], start, rows, K
+    _check_net(sizes, acts, params.shape[0])
+    K = sizes[L]
+    if X.shape[1] != sizes[0] or out.shape[0] != n or out.shape[1] != K:
+        raise ValueError("kernel: X or out does not match the layer sizes")
+    if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
+        raise ValueError("kernel: workspace too small")
+    with nogil:
+        start = 0
+        while start < n:
+            rows = min(cap, n - start)
+            forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
+                         &work[0], cap)
+            memcpy(&out[start, 0], layer_A(&work[0], &sizes[0], L, cap, &acts[0], L - 1),
+                   rows * K * sizeof(floating))
+            start += rows
+
+
+def output_transform(Py_ssize_t loss, floating[:, ::1] out not None):
+    """Map raw outputs to the loss's own space, in place.
+
+    cross_entropy: softmax rows; binary_cross_entropy: sigmoid; mse: unchanged;
+    gaussian_nll: the second half of each row (log variances s) becomes exp(s).
+    """
+    cdef Py_ssize_t i, j, n = out.shape[0], K = out.shape[1]
+    cdef floating m
+    cdef double s
+    if loss == GAUSSIAN_NLL and K % 2:
+        raise ValueError("kernel: gaussian_nll needs an even output width")
+    with nogil:
+        for i in range(n):
+            if loss == CROSS_ENTROPY:
+                m = out[i, 0]
+                for j in range(1, K):
+                    if out[i, j] > m:
+                        m = out[i, j]
+                s = 0
+                for j in range(K):
+                    out[i, j] = exp(out[i, j] - m)
+                    s += out[i, j]
+                for j in range(K):
+                    out[i, j] = <floating>(out[i, j] / s)
+            elif loss == BINARY_CROSS_ENTROPY:
+                for j in range(K):
+                    out[i, j] = sigmoid(out[i, j])
+            elif loss == GAUSSIAN_NLL:
+                for j in range(K // 2, K):
+                    out[i, j] = exp(out[i, j])
+
+
+def loss_and_grads(const floating[::1] params not None, floating[::1] grads not None,
+                   const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
+                   Py_ssize_t loss, const floating[:, ::1] X not None,
+                   const floating[:, ::1] T not None, const Py_ssize_t[::1] labels not None,
+                   const floating[::1] sample_weight not None, floating[::1] work not None,
+                   Py_ssize_t cap, bint want_grads):
+    """Loss of the whole of X (weighted mean over rows) and, if ``want_grads``, its
+    gradient with respect to ``params`` written to ``grads`` (same layout).
+
+    Targets: ``T`` (n, k) floats, or ``labels`` (n,) class indices with T empty. An
+    empty ``sample_weight`` means unit weights. Processed in chunks of ``cap`` rows;
+    chunk gradients are normalised by the total weight so that they add up.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, start, rows
+    cdef double norm = 0, total = 0
+    cdef const floating* Tp
+    cdef const Py_ssize_t* lp
+    cdef const floating* wp
+    cdef floating* out
+    cdef Py_ssize_t i
+    _check_net(sizes, acts, params.shape[0])
+    K = sizes[L]
+    if X.shape[1] != sizes[0] or n < 1:
+        raise ValueError("kernel: X does not match the first layer")
+    _check_targets(loss, n, K, T.shape[0], T.shape[1], labels.shape[0],
+                   sample_weight.shape[0], _labels_in_range(labels, K))
+    if want_grads and grads.shape[0] != params.shape[0]:
+        raise ValueError("kernel: grads does not match params")
+    if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
+        raise ValueError("kernel: workspace too small")
+    with nogil:
+        if sample_weight.shape[0]:
+            for i in range(n):
+                norm += sample_weight[i]
+        else:
+            norm = n
+        if want_grads:
+            memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
+        start = 0
+        while start < n:
+            rows = min(cap, n - start)
+            Tp = &T[start, 0] if T.shape[0] else NULL
+            lp = &labels[start] if labels.shape[0] else NULL
+            wp = &sample_weight[start] if sample_weight.shape[0] else NULL
+            forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
+                         &work[0], cap)
+            out = layer_A(&work[0], &sizes[0], L, cap, &acts[0], L - 1)
+            total += loss_and_delta(loss, rows, K, out, Tp, lp, wp, norm,
+                                    delta_buffer(&work[0], &sizes[0], L, cap, 0))
+            if want_grads:
+                backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L,
+                              &X[start, 0], rows, &work[0], cap, 1)
+            start += rows
+    return total
+
+
+def train_batches(floating[::1] params not None, floating[::1] grads not None,
+                  floating[::1] state1 not None, floating[::1] state2 not None,
+                  const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
+                  Py_ssize_t loss, const floating[:, ::1] X not None,
+                  const floating[:, ::1] T not None, const Py_ssize_t[::1] labels not None,
+                  const floating[::1] sample_weight not None,
+                  const Py_ssize_t[::1] order not None,
+                  floating[::1] work not None, floating[:, ::1] T_batch not None,
+                  Py_ssize_t[::1] labels_batch not None, floating[::1] w_batch not None,
+                  Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t n_batches,
+                  Py_ssize_t kind, double lr, double momentum, bint nesterov,
+                  double weight_decay, double beta1, double beta2, double eps,
+                  double alpha, Py_ssize_t step):
+    """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
+
+    Batch b holds rows ``order[b*B : (b+1)*B]`` of X (the last one may be shorter);
+    an empty ``order`` means rows in their stored order, read in place. Per batch:
+    gather -> forward -> fused loss and output delta -> backward -> optimizer update
+    (step number ``step + 1``, ``step + 2``, ...). ``T_batch``, ``labels_batch`` and
+    ``w_batch`` are gather buffers of ``batch_size`` rows (empty when the matching
+    input is empty).
+
+    Returns ``(loss_sum, weight_sum, batches_done, steps_done, status)``: the sum over
+    finished batches of (batch loss x batch weight), the sum of their weights, how many
+    batches were finished, how many optimizer steps were applied (a batch whose
+    weights are all zero is skipped without a step), and ``Status.OK`` or
+    ``Status.NONFINITE_LOSS`` when a batch's loss was NaN or infinite (that batch's
+    update is not applied and it is not counted as finished).
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, n0, kt
+    cdef Py_ssize_t B = batch_size, b, start, rows, r, src, done = 0, steps = 0, i
+    cdef Py_ssize_t n_params = params.shape[0]
+    cdef bint gather = order.shape[0] > 0
+    cdef bint has_T = T.shape[0] > 0, has_labels = labels.shape[0] > 0
+    cdef bint has_w = sample_weight.shape[0] > 0
+    cdef double batch_loss, wsum, loss_sum = 0, weight_sum = 0
+    cdef int status = OK
+    cdef OptimizerConfig cfg
+    cdef const floating* Xb
+    cdef const floating* Tb
+    cdef const Py_ssize_t* lb
+    cdef const floating* wb
+    cdef floating* Xg
+    cdef floating* out
+
+    _check_net(sizes, acts, n_params)
+    K = sizes[L]
+    n0 = sizes[0]
+    if X.shape[1] != n0 or n < 1:
+        raise ValueError("kernel: X does not match the first layer")
+    _check_targets(loss, n, K, T.shape[0], T.shape[1], labels.shape[0],
+                   sample_weight.shape[0], _labels_in_range(labels, K))
+    kt = T.shape[1]
+    if grads.shape[0] != n_params:
+        raise ValueError("kernel: grads does not match params")
+    if kind < SGD or kind > RMSPROP:
+        raise ValueError(f"kernel: unknown optimizer code {kind}")
+    if (kind != SGD or momentum != 0) and state1.shape[0] != n_params:
+        raise ValueError("kernel: optimizer state 1 does not match params")
+    if kind != SGD and state2.shape[0] != n_params:
+        raise ValueError("kernel: optimizer state 2 does not match params")
+    if B < 1 or work.shape[0] < workspace_size(sizes, B):
+        raise ValueError("kernel: workspace too small for the batch size")
+    if gather:
+        if order.shape[0] != n:
+            raise ValueError("kernel: order must be a permutation of the rows")
+        for i in range(n):
+            if order[i] < 0 or order[i] >= n:
+                raise ValueError("kernel: order holds an out-of-range row")
+        if (has_T and (T_batch.shape[0] < B or T_batch.shape[1] != kt)) or \
+                (has_labels and labels_batch.shape[0] < B) or \
+                (has_w and w_batch.shape[0] < B):
+            raise ValueError("kernel: gather buffers too small")
+    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
+        raise ValueError("kernel: batch range outside the data")
+
+    cfg.kind = kind
+    cfg.lr = lr
+    cfg.momentum = momentum
+    cfg.nesterov = nesterov
+    cfg.weight_decay = weight_decay
+    cfg.beta1 = beta1
+    cfg.beta2 = beta2
+    cfg.eps = eps
+    cfg.alpha = alpha
+
+    with nogil:
+        Xg = &work[0]
+        for b in range(first_batch, first_batch + n_batches):
+            start = b * B
+            rows = min(B, n - start)
+            if rows <= 0:
+                break
+            if gather:
+                for r in range(rows):
+                    src = order[start + r]
+                    memcpy(Xg + r * n0, &X[src, 0], n0 * sizeof(floating))
+                    if has_T:
+                        memcpy(&T_batch[r, 0], &T[src, 0], kt * sizeof(floating))
+                    if has_labels:
+                        labels_batch[r] = labels[src]
+                    if has_w:
+                        w_batch[r] = sample_weight[src]
+                Xb = Xg
+                Tb = &T_batch[0, 0] if has_T else NULL
+                lb = &labels_batch[0] if has_labels else NULL
+                wb = &w_batch[0] if has_w else NULL
+            else:
+                Xb = &X[start, 0]
+                Tb = &T[start, 0] if has_T else NULL
+                lb = &labels[start] if has_labels else NULL
+                wb = &sample_weight[start] if has_w else NULL
+            if has_w:
+                wsum = 0
+                for r in range(rows):
+                    wsum += wb[r]
+            else:
+                wsum = rows
+            if wsum <= 0:
+                # Every row of this batch has weight zero: the weighted mean is
+                # undefined, and the batch carries no information. Skip it.
+                done += 1
+                continue
+            forward_pass(&params[0], &sizes[0], &acts[0], L, Xb, rows, &work[0], B)
+            out = layer_A(&work[0], &sizes[0], L, B, &acts[0], L - 1)
+            batch_loss = loss_and_delta(loss, rows, K, out, Tb, lb, wb, wsum,
+                                        delta_buffer(&work[0], &sizes[0], L, B, 0))
+            if not isfinite(batch_loss):
+                status = NONFINITE_LOSS
+                break
+            backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L, Xb, rows,
+                          &work[0], B, 0)
+            optimizer_step(&cfg, step + steps + 1, n_params, &params[0], &grads[0],
+                           &state1[0] if state1.shape[0] else NULL,
+                           &state2[0] if state2.shape[0] else NULL)
+            loss_sum += batch_loss * wsum
+            weight_sum += wsum
+            steps += 1
+            done += 1
+    return loss_sum, weight_sum, done, steps, status

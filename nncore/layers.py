@@ -1,0 +1,99 @@
+"""Dense layers: sizes, activation, and seeded weight initialisation."""
+import math
+
+from . import _validation
+
+# Activation names and the kernel codes they map to (nncore/_kernels.pyx, Activation).
+ACTIVATIONS = {
+    "identity": 0,
+    "sigmoid": 1,
+    "tanh": 2,
+    "relu": 3,
+    "leaky_relu": 4,
+    "elu": 5,
+    "gelu": 6,
+    "softplus": 7,
+}
+
+# The ReLU family gets He initialisation; the others Glorot.
+_HE_INIT = {"relu", "leaky_relu", "elu", "gelu"}
+
+
+def check_activation(name):
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a string, one of {sorted(ACTIVATIONS)}; "
+                        f"got {name!r}")
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of "
+                         f"{sorted(ACTIVATIONS)}")
+    return name
+
+
+class Dense:
+    """A fully connected layer: ``A = f(X @ W + b)``.
+
+    Parameters
+    ----------
+    fan_in : int
+        Number of inputs (features of X), >= 1.
+    fan_out : int
+        Number of outputs (units), >= 1.
+    activation : str, default "identity"
+        One of ``identity``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu`` (slope
+        0.01), ``elu`` (alpha 1), ``gelu`` (tanh approximation), ``softplus``.
+
+    Notes
+    -----
+    W has shape (fan_in, fan_out) and b shape (fan_out,). Weights are initialised by
+    the owning :class:`~nncore.Network` from its seeded generator:
+
+    - Glorot (Xavier) uniform, ``U(-a, a)`` with ``a = sqrt(6 / (fan_in + fan_out))``,
+      for identity, sigmoid, tanh and softplus;
+    - He (Kaiming) uniform, ``U(-a, a)`` with ``a = sqrt(6 / fan_in)``, for relu,
+      leaky_relu, elu and gelu;
+    - biases zero.
+
+    Examples
+    --------
+    >>> Dense(64, 128, activation="relu")
+    Dense(64, 128, activation='relu')
+    """
+
+    __slots__ = ("fan_in", "fan_out", "activation")
+
+    def __init__(self, fan_in, fan_out, activation="identity"):
+        self.fan_in = _validation.check_int(fan_in, "fan_in", 1)
+        self.fan_out = _validation.check_int(fan_out, "fan_out", 1)
+        self.activation = check_activation(activation)
+
+    @property
+    def init_limit(self):
+        """Half-width ``a`` of the uniform distribution W is drawn from."""
+        if self.activation in _HE_INIT:
+            return math.sqrt(6.0 / self.fan_in)
+        return math.sqrt(6.0 / (self.fan_in + self.fan_out))
+
+    @property
+    def n_params(self):
+        """Number of weights and biases: fan_in * fan_out + fan_out."""
+        return self.fan_in * self.fan_out + self.fan_out
+
+    def init_params(self, rng, W, b):
+        """Fill W (fan_in, fan_out) and b (fan_out,) in place from ``rng``.
+
+        Drawn in float64 and then rounded, so float32 and float64 networks with the
+        same seed start from the same weights.
+        """
+        a = self.init_limit
+        W[...] = rng.uniform(-a, a, size=(self.fan_in, self.fan_out))
+        b[...] = 0
+
+    def __repr__(self):
+        return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Dense) and (self.fan_in, self.fan_out, self.activation) == \
+            (other.fan_in, other.fan_out, other.activation)
+
+    def __hash__(self):
+        return hash((self.fan_in, self.fan_out, self.activation))

@@ -1,0 +1,538 @@
+"""The Network: a stack of Dense layers, its parameters, workspaces and training loop.
+
+The Python layer checks and converts inputs once, owns every buffer, and calls the
+compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it does no
+per-batch arithmetic.
+"""
+import math
+import signal
+import threading
+import time
+
+import numpy as np
+
+from . import _kernels, _validation
+from .layers import ACTIVATIONS, Dense
+from .losses import LOSSES, check_loss, check_targets
+from .optimizers import Adam, Optimizer
+
+# Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
+_EVAL_CHUNK_ROWS = 1024
+# A chunk of training batches should take about this long (seconds): long enough that
+# the call overhead vanishes, short enough that Ctrl-C is honoured promptly.
+_TRAIN_CHUNK_SECONDS = 0.05
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite during ``fit``.
+
+    Attributes
+    ----------
+    epoch : int
+        0-based epoch (of this ``fit`` call) in which it happened.
+    batch : int
+        0-based batch within that epoch.
+    """
+
+    def __init__(self, message, epoch, batch):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class History:
+    """What ``fit`` recorded.
+
+    Attributes
+    ----------
+    loss : list of float
+        Per completed epoch, the sample-weighted mean of the batch losses (each
+        computed before that batch's update).
+    epochs : int
+        Number of completed epochs.
+    interrupted : bool
+        True when the call was stopped by KeyboardInterrupt.
+    """
+
+    def __init__(self):
+        self.loss = []
+        self.interrupted = False
+
+    @property
+    def history(self):
+        """Keras-style dict view: ``{"loss": [...]}``."""
+        return {"loss": list(self.loss)}
+
+    @property
+    def epochs(self):
+        return len(self.loss)
+
+    def __len__(self):
+        return len(self.loss)
+
+    def __repr__(self):
+        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
+        flag = ", interrupted" if self.interrupted else ""
+        return f"History({self.epochs} epochs{last}{flag})"
+
+
+class _SigintDeferred:
+    """Within the block, SIGINT sets a flag instead of raising at an arbitrary point.
+
+    The training loop looks at the flag between kernel calls, where the network is
+    consistent, and raises ``KeyboardInterrupt`` there. Only the main thread can
+    install signal handlers; elsewhere this does nothing (SIGINT goes to the main
+    thread anyway).
+    """
+
+    def __init__(self):
+        self.fired = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:   # e.g. an embedded interpreter
+                self._old = None
+        return self
+
+    def _handler(self, signum, frame):
+        self.fired = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+    def raise_if_fired(self):
+        if self.fired:
+            self.fired = False
+            raise KeyboardInterrupt
+
+
+class Network:
+    """A dense neural network (multi-layer perceptron) trained by compiled kernels.
+
+    Parameters
+    ----------
+    layers : sequence of Dense
+        At least one layer; each layer's fan_in must equal the previous fan_out.
+    loss : str, default "mse"
+        ``mse``, ``binary_cross_entropy``, ``cross_entropy`` or ``gaussian_nll`` (see
+        :mod:`nncore.losses` for the formulas).
+    dtype : {"float32", "float64"}, default "float32"
+        Type of the parameters and of all arithmetic. Inputs of another type are
+        converted.
+    seed : int or None, default None
+        Seeds the generator used for weight initialisation and for shuffling in
+        ``fit``: the same seed and data give the same weights, bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np, nncore
+    >>> X = np.random.default_rng(0).normal(size=(200, 4))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> net = nncore.Network([nncore.Dense(4, 16, "relu"), nncore.Dense(16, 2)],
+    ...                      loss="cross_entropy", seed=0)
+    >>> history = net.fit(X, y, epochs=20, batch_size=16, optimizer=nncore.Adam(1e-2))
+    >>> float((net.predict(X).argmax(1) == y).mean()) > 0.9
+    True
+
+    Notes
+    -----
+    One network may be used by one thread at a time; a second thread calling into it
+    while it is busy gets a ``RuntimeError``. Different networks train in parallel.
+    """
+
+    def __init__(self, layers, loss="mse", dtype="float32", seed=None):
+        if isinstance(layers, Dense):
+            raise TypeError("layers must be a list of Dense layers; got a single Dense "
+                            "(wrap it in a list)")
+        try:
+            layers = tuple(layers)
+        except TypeError:
+            raise TypeError(f"layers must be a list of Dense layers; got "
+                            f"{type(layers).__name__}") from None
+        if not layers:
+            raise ValueError("layers must hold at least one Dense layer; got an empty list")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a Dense layer; got "
+                                f"{type(layer).__name__}")
+        for i in range(1, len(layers)):
+            if layers[i].fan_in != layers[i - 1].fan_out:
+                raise ValueError(
+                    f"layer sizes do not chain: layers[{i - 1}] has fan_out="
+                    f"{layers[i - 1].fan_out} but layers[{i}] has fan_in={layers[i].fan_in}")
+        self._dtype = _validation.check_dtype(dtype)
+        self._loss = check_loss(loss, layers[-1].fan_out)
+        if seed is not None:
+            _validation.check_int(seed, "seed", 0)
+        self.layers = layers
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._sizes = np.array([layers[0].fan_in] + [l.fan_out for l in layers],
+                               dtype=np.intp)
+        self._acts = np.array([ACTIVATIONS[l.activation] for l in layers], dtype=np.intp)
+        self._flat = _allocate((sum(l.n_params for l in layers),), self._dtype,
+                               "the parameters")
+        self._grads = np.zeros_like(self._flat)
+        self._views = []
+        offset = 0
+        for layer in layers:
+            W = self._flat[offset:offset + layer.fan_in * layer.fan_out]
+            W = W.reshape(layer.fan_in, layer.fan_out)
+            offset += W.size
+            b = self._flat[offset:offset + layer.fan_out]
+            offset += b.size
+            layer.init_params(self._rng, W, b)
+            self._views += [W, b]
+        self._workspaces = {}
+        self._optimizer = None
+        self._lock = threading.Lock()
+        self.history = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def params(self):
+        """Live list ``[W0, b0, W1, b1, ...]``: W (fan_in, fan_out), b (fan_out,).
+
+        They are views into the network's parameter buffer: writing into them (for
+        example ``net.params[0][...] = W``) changes the network.
+        """
+        return list(self._views)
+
+    @property
+    def dtype(self):
+        """NumPy dtype of the parameters and arithmetic."""
+        return np.dtype(self._dtype)
+
+    @property
+    def loss_name(self):
+        return self._loss
+
+    @property
+    def n_params(self):
+        """Total number of weights and biases."""
+        return self._flat.size
+
+    @property
+    def n_inputs(self):
+        return int(self._sizes[0])
+
+    @property
+    def n_outputs(self):
+        return int(self._sizes[-1])
+
+    @property
+    def optimizer(self):
+        """The optimizer of the last ``fit`` call (None before the first)."""
+        return self._optimizer
+
+    def __repr__(self):
+        inner = ", ".join(repr(l) for l in self.layers)
+        return (f"Network([{inner}], loss={self._loss!r}, dtype={self.dtype.name!r}, "
+                f"seed={self.seed!r})")
+
+    # ---------------------------------------------------------------- internals
+    def _busy(self):
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this Network is in use by another thread; use one "
+                               "network per thread, or serialise the calls")
+        return _Release(self._lock)
+
+    def _workspace(self, rows):
+        work = self._workspaces.get(rows)
+        if work is None:
+            work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
+                             f"the workspace for batches of {rows} rows")
+            self._workspaces = {rows: work}   # keep only the latest size
+        return work
+
+    def _check_X(self, X):
+        return _validation.check_X(X, self.n_inputs, self._dtype)
+
+    # ---------------------------------------------------------------- inference
+    def forward(self, X):
+        """Raw output of the last layer (after its activation).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), the network's dtype; a new array.
+        """
+        X = self._check_X(X)
+        with self._busy():
+            out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
+            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
+            _kernels.forward(self._flat, self._sizes, self._acts, X, out,
+                             self._workspace(cap), cap)
+        return out
+
+    def predict(self, X):
+        """Output in the loss's own space.
+
+        Class probabilities (softmax rows) for ``cross_entropy``, probabilities
+        (sigmoid) for ``binary_cross_entropy``, values for ``mse``, and for
+        ``gaussian_nll`` an (n, 2k) array of means then variances.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), a new array.
+        """
+        out = self.forward(X)
+        _kernels.output_transform(LOSSES[self._loss], out)
+        return out
+
+    def _targets(self, X, y, sample_weight):
+        X = self._check_X(X)
+        T, labels = check_targets(self._loss, y, X.shape[0], self.n_outputs, self._dtype)
+        w = _validation.check_sample_weight(sample_weight, X.shape[0], self._dtype)
+        if w is None:
+            w = np.empty(0, dtype=self._dtype)
+        return X, T, labels, w
+
+    def loss(self, X, y, sample_weight=None):
+        """Loss on (X, y): the weighted mean ``sum_i w_i l_i / sum_i w_i``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : array-like
+            Targets; see :mod:`nncore.losses` for the shapes each loss takes.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative, not all zero.
+
+        Returns
+        -------
+        float
+        """
+        return self._loss_and_grads(X, y, sample_weight, want_grads=False)
+
+    def loss_and_grads(self, X, y, sample_weight=None):
+        """Loss on (X, y) and its gradient with respect to every parameter.
+
+        Same arguments as :meth:`loss`. The weights are not changed.
+
+        Returns
+        -------
+        loss : float
+        grads : list of ndarray
+            New arrays, in the order and shapes of :attr:`params`.
+        """
+        return self._loss_and_grads(X, y, sample_weight, want_grads=True)
+
+    def _loss_and_grads(self, X, y, sample_weight, want_grads):
+        X, T, labels, w = self._targets(X, y, sample_weight)
+        with self._busy():
+            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
+            grads = np.empty_like(self._flat) if want_grads else self._grads
+            value = _kernels.loss_and_grads(
+                self._flat, grads, self._sizes, self._acts, LOSSES[self._loss], X, T,
+                labels, w, self._workspace(cap), cap, want_grads)
+        if not want_grads:
+            return float(value)
+        out, offset = [], 0
+        for p in self._views:
+            out.append(grads[offset:offset + p.size].reshape(p.shape))
+            offset += p.size
+        return float(value), out
+
+    def evaluate(self, X, y, sample_weight=None):
+        """Loss and, for classification losses, accuracy on (X, y).
+
+        Returns
+        -------
+        dict
+            ``{"loss": float}``, plus ``"accuracy"`` for cross_entropy (argmax of the
+            output against integer labels or the argmax of probability rows) and
+            binary_cross_entropy (probability > 0.5 against target > 0.5).
+        """
+        result = {"loss": self.loss(X, y, sample_weight)}
+        if self._loss in ("cross_entropy", "binary_cross_entropy"):
+            X, T, labels, _ = self._targets(X, y, sample_weight)
+            scores = self.forward(X)
+            if self._loss == "cross_entropy":
+                truth = labels if labels.size else T.argmax(axis=1)
+                hit = scores.argmax(axis=1) == truth
+            else:
+                hit = ((scores > 0) == (T > 0.5)).all(axis=1)
+            w = None if sample_weight is None else np.asarray(sample_weight, float)
+            result["accuracy"] = float(np.average(hit, weights=w))
+        return result
+
+    # ---------------------------------------------------------------- training
+    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
+            sample_weight=None, verbose=False):
+        """Train by minibatch gradient descent.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : array-like
+            Targets; see :mod:`nncore.losses`.
+        epochs : int, default 1
+            Passes over the data, >= 0.
+        batch_size : int, default 32
+            Rows per batch, >= 1; a batch size above n_samples means one batch.
+        optimizer : Optimizer, optional
+            Keeps its state between calls. None continues with the optimizer of the
+            previous ``fit`` call, or a new ``Adam()`` on the first call.
+        shuffle : bool, default True
+            True: each epoch takes the rows in a permutation drawn from the network's
+            seeded generator. False: batches are rows ``[0:B]``, ``[B:2B]``, ..., the
+            last partial batch included.
+        sample_weight : array-like of shape (n_samples,), optional
+            Each batch's loss is its weighted mean; a batch whose weights are all
+            zero is skipped.
+        verbose : bool, default False
+            Print the loss after each epoch.
+
+        Returns
+        -------
+        History
+            Also kept as ``self.history``.
+
+        Raises
+        ------
+        TrainingDiverged
+            The loss became NaN or infinite. The parameters and the optimizer state
+            are restored to the end of the last good epoch.
+        KeyboardInterrupt
+            On Ctrl-C, within a fraction of a second. The network and optimizer are
+            left as after the last completed batch (consistent, usable, and a later
+            ``fit`` continues from there); ``self.history`` holds the completed
+            epochs, with ``interrupted`` set.
+        """
+        epochs = _validation.check_int(epochs, "epochs", 0)
+        batch_size = _validation.check_int(batch_size, "batch_size", 1)
+        shuffle = _validation.check_bool(shuffle, "shuffle")
+        if optimizer is None:
+            optimizer = self._optimizer if self._optimizer is not None else Adam()
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be an nncore optimizer (SGD, Adam, AdamW, "
+                            f"RMSprop) or None; got {type(optimizer).__name__}")
+        optimizer._check()
+        X, T, labels, w = self._targets(X, y, sample_weight)
+        n = X.shape[0]
+        B = min(batch_size, n)
+        n_batches = -(-n // B)
+
+        with self._busy():
+            optimizer._bind(self)
+            self._optimizer = optimizer
+            work = self._workspace(B)
+            gather = shuffle and n_batches > 1
+            dt = self._dtype
+            T_batch = np.empty((B if gather and T.shape[0] else 0, T.shape[1]), dt)
+            labels_batch = np.empty(B if gather and labels.size else 0, np.intp)
+            w_batch = np.empty(B if gather and w.size else 0, dt)
+            no_order = np.empty(0, np.intp)
+            saved = _Snapshot(self, optimizer)
+            history = History()
+            self.history = history
+            per_chunk = getattr(self, "_batches_per_chunk", 1)
+            with _SigintDeferred() as sigint:
+                for epoch in range(epochs):
+                    saved.take()
+                    order = self._rng.permutation(n) if gather else no_order
+                    loss_sum = weight_sum = 0.0
+                    batch = 0
+                    while batch < n_batches:
+                        count = min(per_chunk, n_batches - batch)
+                        s1, s2, kind, *hyper = optimizer._kernel_args(dt)
+                        t0 = time.perf_counter()
+                        ls, ws, done, steps, status = _kernels.train_batches(
+                            self._flat, self._grads, s1, s2, self._sizes, self._acts,
+                            LOSSES[self._loss], X, T, labels, w, order, work, T_batch,
+                            labels_batch, w_batch, B, batch, count, kind, *hyper,
+                            optimizer.step)
+                        elapsed = time.perf_counter() - t0
+                        optimizer.step += steps
+                        batch += done
+                        loss_sum += ls
+                        weight_sum += ws
+                        if status != _kernels.Status.OK:
+                            saved.restore()
+                            raise TrainingDiverged(
+                                f"the loss became NaN or infinite in epoch {epoch} "
+                                f"(0-based, of this fit call), batch {batch}: the "
+                                "parameters and optimizer state are restored to the end "
+                                "of the last good epoch. Try a lower learning rate "
+                                f"(lr={optimizer.lr:g}) or scale the inputs.",
+                                epoch, batch)
+                        if done == count and elapsed > 0:
+                            per_chunk = _next_chunk(per_chunk, elapsed)
+                        if sigint.fired:
+                            history.interrupted = True
+                            self._batches_per_chunk = per_chunk
+                            sigint.raise_if_fired()
+                    history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
+                    if verbose:
+                        print(f"epoch {len(history.loss)}/{epochs}  "
+                              f"loss {history.loss[-1]:.6f}", flush=True)
+            self._batches_per_chunk = per_chunk
+        return history
+
+
+def _next_chunk(per_chunk, elapsed):
+    """Batches per kernel call so that one call takes about _TRAIN_CHUNK_SECONDS."""
+    target = per_chunk * _TRAIN_CHUNK_SECONDS / elapsed
+    # Grow at most 8x a step: the first calls are timed with cold caches.
+    return max(1, min(int(target), 8 * per_chunk, 1 << 20))
+
+
+class _Release:
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock):
+        self._lock = lock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+        return False
+
+
+class _Snapshot:
+    """Parameters and optimizer state at the start of an epoch, in buffers allocated
+    once per ``fit`` call, so that a diverged epoch can be undone."""
+
+    def __init__(self, network, optimizer):
+        self._net = network
+        self._opt = optimizer
+        self._flat = np.empty_like(network._flat)
+        self._state = [np.empty_like(s) for s in optimizer._state]
+        self._step = optimizer.step
+
+    def take(self):
+        np.copyto(self._flat, self._net._flat)
+        for saved, live in zip(self._state, self._opt._state):
+            np.copyto(saved, live)
+        self._step = self._opt.step
+
+    def restore(self):
+        np.copyto(self._net._flat, self._flat)
+        for saved, live in zip(self._state, self._opt._state):
+            np.copyto(live, saved)
+        self._opt.step = self._step
+
+
+def _allocate(shape, dtype, what):
+    """np.zeros, with a MemoryError that says what and how large."""
+    try:
+        return np.zeros(shape, dtype=dtype)
+    except MemoryError:
+        size = math.prod(shape) * np.dtype(dtype).itemsize
+        raise MemoryError(f"cannot allocate {size / 2**20:.1f} MiB for {what} "
+                          f"(shape {shape}, {np.dtype(dtype).name})") from None

@@ -1,0 +1,232 @@
+"""Optimizers: hyperparameters and state; the update itself runs in the kernels.
+
+Each follows PyTorch's documented update rule to the letter (``nncore/reference.py``
+writes them out in NumPy). For a parameter ``p`` with gradient ``grad`` at step ``t``
+(1 for the first step), with weight decay ``wd`` applied to every parameter array:
+
+SGD
+    ``g = grad + wd p``; with momentum ``mu``: ``buf = g`` on the first step, then
+    ``buf = mu buf + g``; ``g = g + mu buf`` (Nesterov) or ``g = buf``; ``p -= lr g``.
+Adam
+    ``g = grad + wd p``; ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
+    ``p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+AdamW
+    ``p *= 1 - lr wd``, then Adam's update with ``g = grad``.
+RMSprop
+    ``g = grad + wd p``; ``v = alpha v + (1 - alpha) g^2``; ``avg = sqrt(v) + eps``;
+    with momentum ``mu``: ``buf = mu buf + g / avg``, ``p -= lr buf``; else
+    ``p -= lr g / avg``.
+
+An optimizer keeps its state (moments, step count) between ``fit`` calls, so a second
+call continues where the first stopped. Its state belongs to the first network it
+trains; use a new optimizer (or :meth:`Optimizer.reset`) for another network.
+"""
+import weakref
+
+import numpy as np
+
+from . import _validation
+
+
+class Optimizer:
+    """Base class: hyperparameters, state arrays and the step count.
+
+    Attributes
+    ----------
+    step : int
+        Number of updates applied so far.
+    """
+
+    _kind = None          # kernel code (nncore/_kernels.pyx, Optimizer)
+    _n_states = 0         # how many state arrays the same size as the parameters
+
+    def __init__(self, lr, weight_decay):
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self._check()
+        self.reset()
+
+    def _check(self):
+        """Validate (and normalise) the hyperparameters. Run again by ``fit``, so a
+        hyperparameter changed by hand after construction is checked too."""
+        self.lr = _validation.check_float(self.lr, "lr", low=0)
+        self.weight_decay = _validation.check_float(self.weight_decay, "weight_decay",
+                                                    low=0)
+
+    _owner = None
+
+    def reset(self):
+        """Forget all state (moments, step count) and the network it belonged to."""
+        self.step = 0
+        self._state = []
+        self._owner = None
+
+    def _needs_state(self):
+        return self._n_states
+
+    def _bind(self, network):
+        """Allocate state for ``network`` on first use; refuse a different network."""
+        if self._owner is not None:
+            owner = self._owner()
+            if owner is not network:
+                raise ValueError(
+                    f"this {type(self).__name__} already holds the state of another "
+                    "network; create a new optimizer for this network or call "
+                    "optimizer.reset()")
+            return
+        n, dtype = network.n_params, network.dtype
+        self._state = [np.zeros(n, dtype=dtype) for _ in range(self._needs_state())]
+        self._owner = weakref.ref(network)
+
+    def _kernel_args(self, dtype):
+        """(state1, state2, kind, lr, momentum, nesterov, weight_decay, beta1, beta2,
+        eps, alpha) as the kernel ``train_batches`` takes them."""
+        empty = np.empty(0, dtype=dtype)
+        s1 = self._state[0] if len(self._state) > 0 else empty
+        s2 = self._state[1] if len(self._state) > 1 else empty
+        return (s1, s2, self._kind, self.lr, getattr(self, "momentum", 0.0),
+                getattr(self, "nesterov", False), self.weight_decay,
+                getattr(self, "betas", (0.9, 0.999))[0],
+                getattr(self, "betas", (0.9, 0.999))[1],
+                getattr(self, "eps", 1e-8), getattr(self, "alpha", 0.99))
+
+    def state_arrays(self):
+        """The live state arrays (same length as the network's flat parameters)."""
+        return list(self._state)
+
+    def _hyper(self):
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_betas(betas):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2); got {betas!r}")
+    return tuple(_validation.check_float(b, f"betas[{i}]", low=0, high=1, high_open=True)
+                 for i, b in enumerate(betas))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, >= 0.
+    momentum : float, default 0
+        Momentum factor in [0, 1).
+    nesterov : bool, default False
+        Nesterov momentum (needs momentum > 0).
+    weight_decay : float, default 0
+        L2 penalty added to the gradient, >= 0.
+    """
+
+    _kind = 0
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        self.momentum = momentum
+        self.nesterov = nesterov
+        super().__init__(lr, weight_decay)
+
+    def _check(self):
+        super()._check()
+        self.momentum = _validation.check_float(self.momentum, "momentum", low=0, high=1,
+                                                high_open=True)
+        self.nesterov = _validation.check_bool(self.nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+        if self._owner is not None and self._needs_state() > len(self._state):
+            raise ValueError("momentum was turned on after this SGD took steps without "
+                             "it; create a new optimizer or call optimizer.reset()")
+
+    def _needs_state(self):
+        return 1 if self.momentum != 0 else 0
+
+    def _hyper(self):
+        return dict(lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                    weight_decay=self.weight_decay)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma & Ba), L2 weight decay added to the gradient.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates of the first and second moments, each in [0, 1).
+    eps : float, default 1e-8
+        Added to the square root of the second moment, > 0.
+    weight_decay : float, default 0
+    """
+
+    _kind = 1
+    _n_states = 2
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        self.betas = betas
+        self.eps = eps
+        super().__init__(lr, weight_decay)
+
+    def _check(self):
+        super()._check()
+        self.betas = _check_betas(self.betas)
+        self.eps = _validation.check_float(self.eps, "eps", low=0, low_open=True)
+
+    def _hyper(self):
+        return dict(lr=self.lr, betas=self.betas, eps=self.eps,
+                    weight_decay=self.weight_decay)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr wd``
+    before the Adam step. Same parameters as :class:`Adam`; weight_decay defaults
+    to 1e-2."""
+
+    _kind = 2
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (PyTorch's non-centered form).
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+    alpha : float, default 0.99
+        Smoothing constant of the square average, in [0, 1).
+    eps : float, default 1e-8
+        Added to the square root of the square average, > 0.
+    momentum : float, default 0
+        In [0, 1).
+    weight_decay : float, default 0
+    """
+
+    _kind = 3
+    _n_states = 2
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+        self.alpha = alpha
+        self.eps = eps
+        self.momentum = momentum
+        super().__init__(lr, weight_decay)
+
+    def _check(self):
+        super()._check()
+        self.alpha = _validation.check_float(self.alpha, "alpha", low=0, high=1,
+                                             high_open=True)
+        self.eps = _validation.check_float(self.eps, "eps", low=0, low_open=True)
+        self.momentum = _validation.check_float(self.momentum, "momentum", low=0, high=1,
+                                                high_open=True)
+
+    def _hyper(self):
+        return dict(lr=self.lr, alpha=self.alpha, eps=self.eps, momentum=self.momentum,
+                    weight_decay=self.weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

@@ -1,0 +1,957 @@
+"""The executable specification of nncore's math, in plain NumPy.
+
+Every number nncore's compiled kernels compute is defined here first: the forward
+pass, the activations and their derivatives, the losses and their gradients, the
+backward pass and the optimizer updates. The tests hold the kernels to these
+functions (relative error below 1e-10 in float64), and the benchmarks use them as
+the "careful NumPy by hand" baseline, so the code is vectorized over samples but
+otherwise written to be read next to the formulas in its docstrings.
+
+Conventions
+-----------
+- ``params`` is the list ``[W0, b0, W1, b1, ...]``; ``W`` has shape
+  ``(fan_in, fan_out)`` and ``b`` has shape ``(fan_out,)``.
+- Layer ``l`` (0-based) computes ``Z_l = A_l @ W_l + b_l`` and
+  ``A_{l+1} = f_l(Z_l)``, where ``A_0 = X`` and ``f_l`` is the activation named by
+  ``activations[l]``. The network output ``out`` is the last ``A``.
+- A loss is a weighted mean of per-sample losses ``l_i``:
+  ``L = sum_i w_i l_i / sum_i w_i`` (``w_i = 1`` without sample weights).
+- Computations run in the dtype NumPy's type promotion gives the inputs: nothing is
+  cast down, and float32 inputs throughout give float32 results.
+
+Public functions validate their arguments once and raise ``ValueError`` or
+``TypeError`` naming the argument; the private helpers (one per formula) trust
+their inputs, and ``fit`` calls them directly on each batch.
+"""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "OPTIMIZER_DEFAULTS",
+    "activation",
+    "activation_derivative",
+    "forward",
+    "loss",
+    "loss_gradient",
+    "loss_and_grads",
+    "predict_transform",
+    "init_optimizer_state",
+    "optimizer_step",
+    "fit",
+]
+
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus")
+LOSSES = ("mse", "binary_cross_entropy", "cross_entropy", "gaussian_nll")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+#: PyTorch's defaults for every hyperparameter a caller leaves out.
+OPTIMIZER_DEFAULTS = {
+    "sgd": {"lr": 1e-3, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2},
+    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0},
+}
+_HYPER_KEYS = ("lr", "momentum", "nesterov", "weight_decay", "betas", "eps", "alpha")
+
+LEAKY_RELU_SLOPE = 0.01
+# Python floats (not NumPy float64 scalars), so that float32 arrays stay float32.
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+
+
+# ---------------------------------------------------------------------------
+# Activations: f(z) and f'(z), elementwise.
+# ---------------------------------------------------------------------------
+
+def _identity(z):
+    """f(z) = z."""
+    return z
+
+
+def _identity_derivative(z):
+    """f'(z) = 1."""
+    return np.ones_like(z)
+
+
+def _sigmoid(z):
+    """f(z) = 1 / (1 + exp(-z)), as 1/(1+e) for z >= 0 and e/(1+e) for z < 0, e = exp(-|z|)."""
+    e = np.exp(-np.abs(z))
+    r = 1.0 / (1.0 + e)
+    return np.where(z >= 0, r, e * r)
+
+
+def _sigmoid_derivative(z):
+    """f'(z) = sigmoid(z) sigmoid(-z) = e / (1 + e)^2 with e = exp(-|z|).
+
+    This form keeps full relative precision for large |z|, where
+    ``s * (1 - s)`` loses it to the cancellation in ``1 - s``.
+    """
+    e = np.exp(-np.abs(z))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def _tanh(z):
+    """f(z) = tanh(z)."""
+    return np.tanh(z)
+
+
+def _tanh_derivative(z):
+    """f'(z) = 1 - tanh(z)^2 = sech(z)^2 = 4 e / (1 + e)^2 with e = exp(-2|z|).
+
+    Computed in the sech form, which keeps full relative precision for large |z|.
+    """
+    e = np.exp(-2.0 * np.abs(z))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+def _relu(z):
+    """f(z) = max(z, 0)."""
+    return np.maximum(z, 0)
+
+
+def _relu_derivative(z):
+    """f'(z) = 1 if z > 0 else 0 (0 at z = 0)."""
+    return (z > 0).astype(z.dtype)
+
+
+def _leaky_relu(z):
+    """f(z) = z if z > 0 else 0.01 z."""
+    return np.where(z > 0, z, LEAKY_RELU_SLOPE * z)
+
+
+def _leaky_relu_derivative(z):
+    """f'(z) = 1 if z > 0 else 0.01 (0.01 at z = 0)."""
+    d = np.full_like(z, LEAKY_RELU_SLOPE)
+    d[z > 0] = 1
+    return d
+
+
+def _elu(z):
+    """f(z) = z if z > 0 else expm1(z) (alpha = 1)."""
+    return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+
+
+def _elu_derivative(z):
+    """f'(z) = 1 if z > 0 else exp(z) (1 at z = 0)."""
+    d = np.exp(np.minimum(z, 0))
+    d[z > 0] = 1
+    return d
+
+
+def _gelu_u(z):
+    """u(z) = sqrt(2/pi) (z + 0.044715 z^3), the argument of tanh in GELU."""
+    return _GELU_C * (z + _GELU_A * (z * z * z))
+
+
+def _gelu(z):
+    """f(z) = 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3).
+
+    Computed as ``z * sigmoid(2 u)``, which is the same function (1 + tanh(u) =
+    2 sigmoid(2u)) without the cancellation in ``1 + tanh(u)`` for z << 0.
+    """
+    return z * _sigmoid(2.0 * _gelu_u(z))
+
+
+def _gelu_derivative(z):
+    """f'(z) = 0.5 (1 + tanh u) + 0.5 z (1 - tanh(u)^2) u'(z), u' = sqrt(2/pi) (1 + 3 0.044715 z^2).
+
+    Computed as ``sigmoid(2u) + 2 z u' sigmoid'(2u)``, the same function without
+    cancellation (0.5 (1 - tanh(u)^2) = 2 sigmoid'(2u)).
+    """
+    u2 = 2.0 * _gelu_u(z)
+    du = _GELU_C * (1.0 + (3.0 * _GELU_A) * (z * z))
+    return _sigmoid(u2) + 2.0 * z * du * _sigmoid_derivative(u2)
+
+
+def _softplus(z):
+    """f(z) = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _softplus_derivative(z):
+    """f'(z) = sigmoid(z)."""
+    return _sigmoid(z)
+
+
+_ACTIVATION_FUNCS = {
+    "identity": (_identity, _identity_derivative),
+    "sigmoid": (_sigmoid, _sigmoid_derivative),
+    "tanh": (_tanh, _tanh_derivative),
+    "relu": (_relu, _relu_derivative),
+    "leaky_relu": (_leaky_relu, _leaky_relu_derivative),
+    "elu": (_elu, _elu_derivative),
+    "gelu": (_gelu, _gelu_derivative),
+    "softplus": (_softplus, _softplus_derivative),
+}
+
+
+def _check_name(kind, name, allowed):
+    if not isinstance(name, str) or name not in allowed:
+        raise ValueError(f"{kind} must be one of {allowed}, got {name!r}")
+
+
+def _as_float_array(name, a):
+    """``a`` as an ndarray; integer and boolean input become float64, floats keep their dtype."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        return a
+    if a.dtype.kind in "biu":
+        return a.astype(np.float64)
+    raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+
+
+def activation(name, z):
+    """Apply an activation function elementwise.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ACTIVATIONS`.
+    z : array_like of any shape
+        Pre-activations.
+
+    Returns
+    -------
+    a : ndarray of the shape of ``z``
+        ``f(z)``, a new array in ``z``'s float dtype (integers become float64):
+
+        - identity: ``z``
+        - sigmoid: ``1 / (1 + exp(-z))``
+        - tanh: ``tanh(z)``
+        - relu: ``max(z, 0)``
+        - leaky_relu: ``z if z > 0 else 0.01 z``
+        - elu: ``z if z > 0 else exp(z) - 1``
+        - gelu: ``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))``
+        - softplus: ``log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))``
+    """
+    _check_name("name", name, ACTIVATIONS)
+    z = _as_float_array("z", z)
+    a = _ACTIVATION_FUNCS[name][0](z)
+    return a.copy() if a is z else a
+
+
+def activation_derivative(name, z):
+    """Derivative of an activation function, elementwise.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ACTIVATIONS`.
+    z : array_like of any shape
+        Pre-activations.
+
+    Returns
+    -------
+    d : ndarray of the shape of ``z``
+        ``f'(z)`` in ``z``'s float dtype:
+
+        - identity: ``1``
+        - sigmoid: ``sigmoid(z) (1 - sigmoid(z))``
+        - tanh: ``1 - tanh(z)^2``
+        - relu: ``1 if z > 0 else 0`` (so 0 at z = 0)
+        - leaky_relu: ``1 if z > 0 else 0.01`` (so 0.01 at z = 0)
+        - elu: ``1 if z > 0 else exp(z)``
+        - gelu: ``0.5 (1 + tanh u) + 0.5 z (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 z^2)``
+          with ``u = sqrt(2/pi) (z + 0.044715 z^3)``
+        - softplus: ``sigmoid(z)``
+    """
+    _check_name("name", name, ACTIVATIONS)
+    z = _as_float_array("z", z)
+    return _ACTIVATION_FUNCS[name][1](z)
+
+
+# ---------------------------------------------------------------------------
+# Forward pass.
+# ---------------------------------------------------------------------------
+
+def _check_network(params, activations, X=None):
+    """Validate the layer stack (and the input ``X``, if given); return ``X`` as an array."""
+    if not isinstance(params, (list, tuple)) or not isinstance(activations, (list, tuple)):
+        raise TypeError(
+            "params and activations must be lists, got "
+            f"{type(params).__name__} and {type(activations).__name__}"
+        )
+    if len(activations) == 0:
+        raise ValueError("activations must name at least one layer, got []")
+    if len(params) != 2 * len(activations):
+        raise ValueError(
+            f"params must hold 2 arrays (W, b) per layer: {len(activations)} activations "
+            f"need {2 * len(activations)} arrays, got {len(params)}"
+        )
+    fan_in = None
+    for l, name in enumerate(activations):
+        _check_name(f"activations[{l}]", name, ACTIVATIONS)
+        W, b = params[2 * l], params[2 * l + 1]
+        if not isinstance(W, np.ndarray) or W.ndim != 2:
+            raise ValueError(f"params[{2 * l}] (W{l}) must be a 2-D ndarray (fan_in, fan_out)")
+        if not isinstance(b, np.ndarray) or b.shape != (W.shape[1],):
+            raise ValueError(
+                f"params[{2 * l + 1}] (b{l}) must be a 1-D ndarray of shape ({W.shape[1]},), "
+                f"got shape {getattr(b, 'shape', None)}"
+            )
+        if fan_in is not None and W.shape[0] != fan_in:
+            raise ValueError(
+                f"params[{2 * l}] (W{l}) has fan_in {W.shape[0]}, but the previous layer "
+                f"has fan_out {fan_in}"
+            )
+        fan_in = W.shape[1]
+    if X is None:
+        return None
+    X = _as_float_array("X", X)
+    if X.ndim != 2 or X.shape[1] != params[0].shape[0]:
+        raise ValueError(
+            f"X must have shape (n_samples, {params[0].shape[0]}), got {X.shape}"
+        )
+    return X
+
+
+def _forward(params, activations, X):
+    """Z_l = A_l @ W_l + b_l, A_{l+1} = f_l(Z_l), A_0 = X; return (Zs, As)."""
+    Zs, As = [], [X]
+    for l, name in enumerate(activations):
+        W, b = params[2 * l], params[2 * l + 1]
+        Z = As[l] @ W + b
+        Zs.append(Z)
+        As.append(_ACTIVATION_FUNCS[name][0](Z))
+    return Zs, As
+
+
+def forward(params, activations, X, return_all=False):
+    """Forward pass of a dense network.
+
+    Layer ``l`` computes ``Z_l = A_l @ W_l + b_l`` and ``A_{l+1} = f_l(Z_l)``, with
+    ``A_0 = X``; the output is the last ``A``.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        ``[W0, b0, W1, b1, ...]``; ``W_l`` of shape (fan_in_l, fan_out_l), ``b_l`` of
+        shape (fan_out_l,).
+    activations : list of str
+        One name from :data:`ACTIVATIONS` per layer.
+    X : ndarray of shape (n_samples, fan_in_0)
+        Input rows.
+    return_all : bool, default False
+        Return every layer's pre-activations and activations instead of the output.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, fan_out_last)
+        The network output, if ``return_all`` is False.
+    (Zs, As) : tuple of lists of ndarray
+        If ``return_all`` is True: ``Zs[l]`` of shape (n_samples, fan_out_l) is layer
+        ``l``'s pre-activation; ``As`` has one more entry, ``As[0]`` is ``X`` and
+        ``As[l + 1] = f_l(Zs[l])``. For an identity layer ``As[l + 1]`` is ``Zs[l]``
+        itself.
+    """
+    X = _check_network(params, activations, X)
+    Zs, As = _forward(params, activations, X)
+    return (Zs, As) if return_all else As[-1]
+
+
+# ---------------------------------------------------------------------------
+# Losses. Each helper returns the per-sample losses l_i, shape (n,), and (if
+# asked) their gradients dl_i/dout_i, shape of out; _reduce applies the weights.
+# ---------------------------------------------------------------------------
+
+def _mse(out, t, need_grad=True):
+    """l_i = mean_j (out_ij - t_ij)^2;  dl_i/dout_ij = 2 (out_ij - t_ij) / k."""
+    k = out.shape[1]
+    diff = out - t
+    per_sample = (diff * diff).sum(axis=1) / k
+    return per_sample, (diff * (2.0 / k) if need_grad else None)
+
+
+def _binary_cross_entropy(out, t, need_grad=True):
+    """From logits z = out: l_i = mean_j [max(z,0) - z t + log1p(exp(-|z|))];  dl_i/dz_ij = (sigmoid(z_ij) - t_ij) / k."""
+    k = out.shape[1]
+    z = out
+    elementwise = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    per_sample = elementwise.sum(axis=1) / k
+    return per_sample, ((_sigmoid(z) - t) / k if need_grad else None)
+
+
+def _softmax_and_logsumexp(z):
+    """softmax(z_i) and lse(z_i) = m_i + log sum_j exp(z_ij - m_i), m_i = max_j z_ij, row by row."""
+    m = z.max(axis=1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=1, keepdims=True)
+    return e / s, (m + np.log(s))[:, 0]
+
+
+def _cross_entropy(out, t, need_grad=True):
+    """Softmax cross-entropy from logits z = out.
+
+    Integer labels y (n,):       l_i = lse(z_i) - z_{i,y_i};        dl_i/dz_i = softmax(z_i) - onehot(y_i).
+    Probability rows t (n, k):   l_i = sum_j t_ij (lse(z_i) - z_ij); dl_i/dz_i = softmax(z_i) sum_j t_ij - t_i.
+    """
+    z = out
+    p, lse = _softmax_and_logsumexp(z)
+    if t.ndim == 1:
+        rows = np.arange(z.shape[0])
+        per_sample = lse - z[rows, t]
+        if not need_grad:
+            return per_sample, None
+        grad = p
+        grad[rows, t] -= 1
+        return per_sample, grad
+    per_sample = (t * (lse[:, None] - z)).sum(axis=1)
+    if not need_grad:
+        return per_sample, None
+    return per_sample, p * t.sum(axis=1, keepdims=True) - t
+
+
+def _gaussian_nll(out, t, need_grad=True):
+    """mu = out[:, :k], s = out[:, k:] (log variance): l_i = mean_j 0.5 (s_ij + (t_ij - mu_ij)^2 exp(-s_ij)).
+
+    dl_i/dmu_ij = -(t_ij - mu_ij) exp(-s_ij) / k;  dl_i/ds_ij = 0.5 (1 - (t_ij - mu_ij)^2 exp(-s_ij)) / k.
+    """
+    k = out.shape[1] // 2
+    mu, s = out[:, :k], out[:, k:]
+    r = t - mu
+    inv_var = np.exp(-s)
+    q = r * r * inv_var
+    per_sample = 0.5 * (s + q).sum(axis=1) / k
+    if not need_grad:
+        return per_sample, None
+    return per_sample, np.concatenate([-r * inv_var / k, 0.5 * (1.0 - q) / k], axis=1)
+
+
+_LOSS_FUNCS = {
+    "mse": _mse,
+    "binary_cross_entropy": _binary_cross_entropy,
+    "cross_entropy": _cross_entropy,
+    "gaussian_nll": _gaussian_nll,
+}
+
+
+def _reduce(per_sample, per_sample_grad, sample_weight):
+    """L = sum_i w_i l_i / sum_i w_i;  dL/dout_i = (w_i / sum_i w_i) dl_i/dout_i.
+
+    Without weights, w_i = 1: L = mean_i l_i. If the weights sum to zero (a batch
+    of zero-weight rows inside ``fit``), L = 0 and dL/dout = 0.
+    """
+    if sample_weight is None:
+        n = per_sample.shape[0]
+        value = per_sample.sum() / n
+        grad = None if per_sample_grad is None else per_sample_grad * (1.0 / n)
+        return float(value), grad
+    total = sample_weight.sum()
+    if total == 0:
+        grad = None if per_sample_grad is None else np.zeros_like(per_sample_grad)
+        return 0.0, grad
+    value = (sample_weight * per_sample).sum() / total
+    if per_sample_grad is None:
+        return float(value), None
+    return float(value), per_sample_grad * (sample_weight / total)[:, None]
+
+
+def _loss_and_gradient(name, out, y, sample_weight, need_grad=True):
+    """(L, dL/dout) for validated inputs."""
+    per_sample, per_sample_grad = _LOSS_FUNCS[name](out, y, need_grad)
+    return _reduce(per_sample, per_sample_grad, sample_weight)
+
+
+def _check_targets(loss_name, out_shape, y):
+    """Validate the targets of ``loss_name`` against an output of shape ``out_shape``."""
+    n, k_out = out_shape
+    y = np.asarray(y)
+    if loss_name == "cross_entropy" and y.ndim == 1:
+        if y.dtype.kind not in "iu":
+            raise TypeError(
+                "y for cross_entropy must be integer class labels of shape (n_samples,) "
+                f"or probability rows of shape (n_samples, {k_out}); got 1-D dtype {y.dtype}"
+            )
+        if y.shape[0] != n:
+            raise ValueError(f"y must have {n} labels, got shape {y.shape}")
+        if n and (y.min() < 0 or y.max() >= k_out):
+            raise ValueError(
+                f"y labels must lie in [0, {k_out - 1}], got min {y.min()} and max {y.max()}"
+            )
+        return y.astype(np.intp, copy=False)
+    if loss_name == "gaussian_nll":
+        if k_out % 2:
+            raise ValueError(
+                f"gaussian_nll needs an even number of outputs (means, then log variances), got {k_out}"
+            )
+        k = k_out // 2
+    else:
+        k = k_out
+    if y.shape != (n, k):
+        raise ValueError(f"y for {loss_name} must have shape ({n}, {k}), got {y.shape}")
+    return _as_float_array("y", y)
+
+
+def _check_sample_weight(sample_weight, n):
+    if sample_weight is None:
+        return None
+    w = _as_float_array("sample_weight", sample_weight)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if n and w.sum() <= 0:
+        raise ValueError("sample_weight must have a positive sum, got all zeros")
+    return w
+
+
+def _check_loss_inputs(name, out, y, sample_weight):
+    _check_name("name", name, LOSSES)
+    out = _as_float_array("out", out)
+    if out.ndim != 2 or out.shape[0] == 0:
+        raise ValueError(f"out must have shape (n_samples, n_outputs) with n_samples > 0, got {out.shape}")
+    y = _check_targets(name, out.shape, y)
+    return out, y, _check_sample_weight(sample_weight, out.shape[0])
+
+
+def loss(name, out, y, sample_weight=None):
+    """Weighted mean loss of a batch.
+
+    ``L = sum_i w_i l_i / sum_i w_i`` (``w_i = 1`` without ``sample_weight``), with the
+    per-sample loss ``l_i``:
+
+    - mse: ``l_i = mean_j (out_ij - t_ij)^2``
+    - binary_cross_entropy (logits ``z = out``):
+      ``l_i = mean_j [max(z_ij, 0) - z_ij t_ij + log1p(exp(-|z_ij|))]``
+    - cross_entropy (logits ``z = out``, ``lse(z_i) = log sum_j exp(z_ij)``):
+      ``l_i = lse(z_i) - z_{i, y_i}`` for integer labels, or
+      ``l_i = sum_j t_ij (lse(z_i) - z_ij)`` for probability rows
+    - gaussian_nll (``mu = out[:, :k]``, log variance ``s = out[:, k:]``):
+      ``l_i = mean_j 0.5 (s_ij + (t_ij - mu_ij)^2 exp(-s_ij))``
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`LOSSES`.
+    out : ndarray of shape (n_samples, n_outputs)
+        Network output (logits for the cross-entropies; ``n_outputs = 2k`` for
+        gaussian_nll).
+    y : ndarray
+        Targets: shape (n_samples, n_outputs) for mse and binary_cross_entropy (values
+        in [0, 1] for the latter); integer labels of shape (n_samples,) or probability
+        rows of shape (n_samples, n_outputs) for cross_entropy; shape
+        (n_samples, n_outputs // 2) for gaussian_nll.
+    sample_weight : ndarray of shape (n_samples,), optional
+        Non-negative weights ``w_i`` with a positive sum.
+
+    Returns
+    -------
+    loss : float
+    """
+    out, y, w = _check_loss_inputs(name, out, y, sample_weight)
+    return _loss_and_gradient(name, out, y, w, need_grad=False)[0]
+
+
+def loss_gradient(name, out, y, sample_weight=None):
+    """Gradient of :func:`loss` with respect to the network output.
+
+    ``dL/dout_i = (w_i / sum_i w_i) dl_i/dout_i``, with (``k`` the number of target
+    columns):
+
+    - mse: ``dl_i/dout_ij = 2 (out_ij - t_ij) / k``
+    - binary_cross_entropy: ``dl_i/dz_ij = (sigmoid(z_ij) - t_ij) / k``
+    - cross_entropy: ``dl_i/dz_i = softmax(z_i) sum_j t_ij - t_i`` (``t_i`` one-hot for
+      integer labels, so ``softmax(z_i) - onehot(y_i)``)
+    - gaussian_nll: ``dl_i/dmu_ij = -(t_ij - mu_ij) exp(-s_ij) / k`` and
+      ``dl_i/ds_ij = 0.5 (1 - (t_ij - mu_ij)^2 exp(-s_ij)) / k``
+
+    Parameters
+    ----------
+    name, out, y, sample_weight
+        As in :func:`loss`.
+
+    Returns
+    -------
+    dout : ndarray of shape (n_samples, n_outputs)
+    """
+    out, y, w = _check_loss_inputs(name, out, y, sample_weight)
+    return _loss_and_gradient(name, out, y, w)[1]
+
+
+# ---------------------------------------------------------------------------
+# Backward pass.
+# ---------------------------------------------------------------------------
+
+def _backprop_activation(name, dA, Z):
+    """dL/dZ = dL/dA * f'(Z) (elementwise); identity passes dA through unchanged."""
+    if name == "identity":
+        return dA
+    return dA * _ACTIVATION_FUNCS[name][1](Z)
+
+
+def _loss_and_grads(params, activations, loss_name, X, y, sample_weight):
+    """The chain rule, layer by layer, for validated inputs."""
+    Zs, As = _forward(params, activations, X)
+    value, dout = _loss_and_gradient(loss_name, As[-1], y, sample_weight)
+    grads = [None] * len(params)
+    last = len(activations) - 1
+    # Output layer: delta_L = dLoss/dout * f_L'(Z_L).
+    delta = _backprop_activation(activations[last], dout, Zs[last])
+    for l in range(last, -1, -1):
+        # As[l] is the input of layer l (A_{l-1} in 1-based textbook numbering).
+        grads[2 * l] = As[l].T @ delta        # dW_l = A_{l-1}^T delta_l
+        grads[2 * l + 1] = delta.sum(axis=0)  # db_l = sum over samples of delta_l
+        if l > 0:
+            # delta_{l-1} = (delta_l @ W_l^T) * f_{l-1}'(Z_{l-1})
+            delta = _backprop_activation(activations[l - 1], delta @ params[2 * l].T, Zs[l - 1])
+    return value, grads
+
+
+def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
+    """Loss of a batch and its gradient with respect to every parameter array.
+
+    Backpropagation, written out (layers numbered 1..L, ``A_0 = X``)::
+
+        delta_L     = dLoss/dout * f_L'(Z_L)
+        dW_l        = A_{l-1}^T delta_l
+        db_l        = sum_i delta_l[i, :]
+        delta_{l-1} = (delta_l @ W_l^T) * f_{l-1}'(Z_{l-1})
+
+    Parameters
+    ----------
+    params : list of ndarray
+        ``[W0, b0, W1, b1, ...]`` as in :func:`forward`.
+    activations : list of str
+        One name from :data:`ACTIVATIONS` per layer.
+    loss_name : str
+        One of :data:`LOSSES`.
+    X : ndarray of shape (n_samples, fan_in_0)
+    y : ndarray
+        Targets, as in :func:`loss`.
+    sample_weight : ndarray of shape (n_samples,), optional
+
+    Returns
+    -------
+    loss : float
+        The weighted mean loss, as :func:`loss` computes it.
+    grads : list of ndarray
+        ``[dW0, db0, dW1, db1, ...]``, each of its parameter's shape.
+    """
+    _check_name("loss_name", loss_name, LOSSES)
+    X = _check_network(params, activations, X)
+    if X.shape[0] == 0:
+        raise ValueError("X must have at least one row")
+    y = _check_targets(loss_name, (X.shape[0], params[-1].shape[0]), y)
+    w = _check_sample_weight(sample_weight, X.shape[0])
+    return _loss_and_grads(params, activations, loss_name, X, y, w)
+
+
+def predict_transform(loss_name, out):
+    """Map the network output to prediction space.
+
+    Parameters
+    ----------
+    loss_name : str
+        One of :data:`LOSSES`.
+    out : ndarray of shape (n_samples, n_outputs)
+
+    Returns
+    -------
+    pred : ndarray, a new array
+        - cross_entropy: class probabilities ``softmax(out_i)`` row by row,
+          shape (n_samples, n_outputs)
+        - binary_cross_entropy: probabilities ``sigmoid(out)``, shape (n_samples, n_outputs)
+        - mse: ``out`` unchanged (copied), shape (n_samples, n_outputs)
+        - gaussian_nll: means then variances, ``[mu, exp(s)]`` with ``mu = out[:, :k]``,
+          ``s = out[:, k:]``, shape (n_samples, 2k)
+    """
+    _check_name("loss_name", loss_name, LOSSES)
+    out = _as_float_array("out", out)
+    if out.ndim != 2:
+        raise ValueError(f"out must be 2-D (n_samples, n_outputs), got shape {out.shape}")
+    if loss_name == "cross_entropy":
+        return _softmax_and_logsumexp(out)[0]
+    if loss_name == "binary_cross_entropy":
+        return _sigmoid(out)
+    if loss_name == "gaussian_nll":
+        if out.shape[1] % 2:
+            raise ValueError(f"gaussian_nll needs an even number of outputs, got {out.shape[1]}")
+        k = out.shape[1] // 2
+        return np.concatenate([out[:, :k], np.exp(out[:, k:])], axis=1)
+    return out.copy()
+
+
+# ---------------------------------------------------------------------------
+# Optimizers: PyTorch's documented update rules, one parameter array at a time.
+# ---------------------------------------------------------------------------
+
+def init_optimizer_state(params):
+    """Fresh optimizer state for ``params``.
+
+    Parameters
+    ----------
+    params : list of ndarray
+
+    Returns
+    -------
+    state : dict
+        ``{"step": 0, "m": [...], "v": [...], "buf": [...]}``, each list holding one
+        zero array per parameter array (its shape and dtype): ``m`` and ``v`` are
+        Adam's first and second moments (``v`` is also RMSprop's square average),
+        ``buf`` the momentum buffer of SGD and RMSprop.
+    """
+    return {
+        "step": 0,
+        "m": [np.zeros_like(p) for p in params],
+        "v": [np.zeros_like(p) for p in params],
+        "buf": [np.zeros_like(p) for p in params],
+    }
+
+
+def _resolve_hyper(name, hyper):
+    """Fill in PyTorch's defaults, check the values, and return plain Python numbers.
+
+    Keys outside ``lr, momentum, nesterov, weight_decay, betas, eps, alpha`` are an
+    error (a typo); known keys that do not apply to ``name`` are ignored.
+    """
+    _check_name("optimizer name", name, OPTIMIZERS)
+    hyper = {} if hyper is None else dict(hyper)
+    unknown = sorted(set(hyper) - set(_HYPER_KEYS))
+    if unknown:
+        raise ValueError(f"unknown optimizer hyperparameters {unknown}; known: {_HYPER_KEYS}")
+    h = dict(OPTIMIZER_DEFAULTS[name])
+    h.update((key, value) for key, value in hyper.items() if key in h)
+    for key in ("lr", "momentum", "weight_decay", "eps", "alpha"):
+        if key in h:
+            h[key] = float(h[key])  # a NumPy float64 would upcast float32 parameters
+            if not (math.isfinite(h[key]) and h[key] >= 0):
+                raise ValueError(f"{key} must be finite and >= 0, got {h[key]}")
+    if "betas" in h:
+        b1, b2 = (float(b) for b in h["betas"])
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"betas must lie in [0, 1), got {h['betas']}")
+        h["betas"] = (b1, b2)
+    if "nesterov" in h:
+        h["nesterov"] = bool(h["nesterov"])
+        if h["nesterov"] and h["momentum"] <= 0:
+            raise ValueError("nesterov=True requires momentum > 0")
+    return h
+
+
+def _sgd_update(p, grad, buf, t, lr, momentum, nesterov, weight_decay):
+    """SGD (dampening 0), in place.
+
+    g = grad + wd p; if momentum != 0: buf = g at t = 1, else buf = momentum buf + g,
+    then g = g + momentum buf (Nesterov) or g = buf;  p = p - lr g.
+    """
+    g = grad + weight_decay * p if weight_decay != 0 else grad
+    if momentum != 0:
+        if t == 1:
+            buf[...] = g
+        else:
+            buf[...] = momentum * buf + g
+        g = g + momentum * buf if nesterov else buf
+    p[...] = p - lr * g
+
+
+def _adam_update(p, grad, m, v, t, lr, betas, eps, weight_decay, decoupled):
+    """Adam (``decoupled=False``) or AdamW (``decoupled=True``), in place.
+
+    Adam:  g = grad + wd p.   AdamW: p = p (1 - lr wd), then g = grad.
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),
+    evaluated in PyTorch's order: p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    """
+    b1, b2 = betas
+    if decoupled:
+        if weight_decay != 0:
+            p[...] = p * (1.0 - lr * weight_decay)
+        g = grad
+    else:
+        g = grad + weight_decay * p if weight_decay != 0 else grad
+    m[...] = b1 * m + (1.0 - b1) * g
+    v[...] = b2 * v + (1.0 - b2) * (g * g)
+    bias_correction1 = 1.0 - b1 ** t
+    bias_correction2 = 1.0 - b2 ** t
+    denom = np.sqrt(v) / math.sqrt(bias_correction2) + eps
+    p[...] = p - (lr / bias_correction1) * (m / denom)
+
+
+def _rmsprop_update(p, grad, v, buf, lr, alpha, eps, momentum, weight_decay):
+    """RMSprop (not centered), in place.
+
+    g = grad + wd p;  v = alpha v + (1 - alpha) g^2;  avg = sqrt(v) + eps;
+    momentum > 0: buf = momentum buf + g / avg, p = p - lr buf;  else p = p - lr g / avg.
+    """
+    g = grad + weight_decay * p if weight_decay != 0 else grad
+    v[...] = alpha * v + (1.0 - alpha) * (g * g)
+    avg = np.sqrt(v) + eps
+    if momentum > 0:
+        buf[...] = momentum * buf + g / avg
+        p[...] = p - lr * buf
+    else:
+        p[...] = p - lr * (g / avg)
+
+
+def _optimizer_step(name, h, params, grads, state):
+    """One update of every parameter array, for validated inputs and resolved ``h``."""
+    state["step"] += 1
+    t = state["step"]
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if name == "sgd":
+            _sgd_update(p, g, state["buf"][i], t, **h)
+        elif name in ("adam", "adamw"):
+            _adam_update(p, g, state["m"][i], state["v"][i], t, decoupled=(name == "adamw"), **h)
+        else:
+            _rmsprop_update(p, g, state["v"][i], state["buf"][i], **h)
+
+
+def _check_state(state, params):
+    if not isinstance(state, dict) or not {"step", "m", "v", "buf"} <= set(state):
+        raise ValueError("state must be a dict from init_optimizer_state (keys step, m, v, buf)")
+    for key in ("m", "v", "buf"):
+        if len(state[key]) != len(params) or any(
+            s.shape != p.shape for s, p in zip(state[key], params)
+        ):
+            raise ValueError(f"state[{key!r}] does not match the shapes of params")
+
+
+def optimizer_step(name, hyper, params, grads, state):
+    """Apply one optimizer step to every parameter array, in place.
+
+    ``state["step"]`` is incremented first, so the first step has ``t = 1``. Weight
+    decay ``wd`` applies to every parameter array (weights and biases alike).
+
+    - sgd (dampening 0): ``g = grad + wd p``; if ``momentum != 0``: ``buf = g`` on the
+      first step, else ``buf = momentum buf + g``, and then ``g = g + momentum buf``
+      (Nesterov) or ``g = buf``; ``p = p - lr g``.
+    - adam: ``g = grad + wd p``; ``m = b1 m + (1 - b1) g``;
+      ``v = b2 v + (1 - b2) g^2``;
+      ``p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+    - adamw: ``p = p (1 - lr wd)``, then the adam update with ``g = grad``.
+    - rmsprop: ``g = grad + wd p``; ``v = alpha v + (1 - alpha) g^2``;
+      ``avg = sqrt(v) + eps``; if ``momentum > 0``: ``buf = momentum buf + g / avg``
+      and ``p = p - lr buf``; else ``p = p - lr g / avg``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`OPTIMIZERS`: ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``.
+    hyper : dict
+        Hyperparameters among ``lr, momentum, nesterov, weight_decay, betas, eps,
+        alpha``; missing ones take PyTorch's defaults (:data:`OPTIMIZER_DEFAULTS`),
+        ones that do not apply to ``name`` are ignored, unknown keys raise.
+    params : list of ndarray
+        Parameter arrays, updated in place.
+    grads : list of ndarray
+        Gradients, one per parameter array, of the same shapes.
+    state : dict
+        From :func:`init_optimizer_state`; updated in place.
+
+    Returns
+    -------
+    None
+    """
+    h = _resolve_hyper(name, hyper)
+    if len(grads) != len(params) or any(np.shape(g) != p.shape for g, p in zip(grads, params)):
+        raise ValueError("grads must hold one array per parameter array, of the same shape")
+    _check_state(state, params)
+    _optimizer_step(name, h, params, grads, state)
+
+
+# ---------------------------------------------------------------------------
+# Training loop.
+# ---------------------------------------------------------------------------
+
+def _check_orders(orders, epochs, n):
+    if orders is None:
+        return None
+    if len(orders) != epochs:
+        raise ValueError(f"orders must hold one permutation per epoch ({epochs}), got {len(orders)}")
+    checked = []
+    for e, order in enumerate(orders):
+        order = np.asarray(order)
+        if order.dtype.kind not in "iu" or order.shape != (n,) or not np.array_equal(
+            np.sort(order), np.arange(n)
+        ):
+            raise ValueError(f"orders[{e}] must be a permutation of range({n})")
+        checked.append(order)
+    return checked
+
+
+def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
+        optimizer=("adam", {"lr": 1e-3}), orders=None, sample_weight=None, state=None):
+    """Minibatch training, in place on ``params``.
+
+    Each epoch visits the rows in order (``orders=None``: batches ``[0:B]``,
+    ``[B:2B]``, ..., the last partial batch included) or in the order
+    ``orders[epoch]``. For each batch ``b``: ``loss_b, grads =
+    loss_and_grads(batch)`` (the batch's own weighted mean), then one
+    :func:`optimizer_step`. The epoch loss is
+    ``sum_b loss_b W_b / sum_b W_b``, where ``loss_b`` is taken before that batch's
+    update and ``W_b`` is the batch's sum of sample weights (its size without
+    weights). A batch whose weights are all zero has ``loss_b = 0`` and zero
+    gradients, and its optimizer step is still taken.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        ``[W0, b0, W1, b1, ...]``, updated in place.
+    activations : list of str
+        One name from :data:`ACTIVATIONS` per layer.
+    loss_name : str
+        One of :data:`LOSSES`.
+    X : ndarray of shape (n_samples, fan_in_0)
+    y : ndarray
+        Targets for all rows, as in :func:`loss`.
+    epochs : int, default 1
+    batch_size : int, default 32
+    optimizer : (str, dict), default ("adam", {"lr": 1e-3})
+        Name and hyperparameters, as in :func:`optimizer_step`.
+    orders : list of ndarray of shape (n_samples,), optional
+        One row permutation per epoch.
+    sample_weight : ndarray of shape (n_samples,), optional
+    state : dict, optional
+        Optimizer state to continue from (its step counter and buffers); a fresh
+        one from :func:`init_optimizer_state` if None.
+
+    Returns
+    -------
+    epoch_losses : list of float
+        One weighted mean loss per epoch.
+    state : dict
+        The optimizer state after the last step.
+    """
+    _check_name("loss_name", loss_name, LOSSES)
+    X = _check_network(params, activations, X)
+    n = X.shape[0]
+    if n == 0:
+        raise ValueError("X must have at least one row")
+    y = _check_targets(loss_name, (n, params[-1].shape[0]), y)
+    w = _check_sample_weight(sample_weight, n)
+    if not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    try:
+        opt_name, hyper = optimizer
+    except (TypeError, ValueError):
+        raise ValueError(f"optimizer must be a (name, hyperparameters) pair, got {optimizer!r}") from None
+    h = _resolve_hyper(opt_name, hyper)
+    orders = _check_orders(orders, epochs, n)
+    if state is None:
+        state = init_optimizer_state(params)
+    else:
+        _check_state(state, params)
+
+    epoch_losses = []
+    for epoch in range(epochs):
+        weighted_sum, weight_sum = 0.0, 0.0
+        for start in range(0, n, batch_size):
+            if orders is None:
+                rows = slice(start, min(start + batch_size, n))
+            else:
+                rows = orders[epoch][start:start + batch_size]
+            w_b = None if w is None else w[rows]
+            loss_b, grads = _loss_and_grads(params, activations, loss_name, X[rows], y[rows], w_b)
+            _optimizer_step(opt_name, h, params, grads, state)
+            weight_b = float(min(start + batch_size, n) - start) if w_b is None else float(w_b.sum())
+            weighted_sum += loss_b * weight_b
+            weight_sum += weight_b
+        epoch_losses.append(weighted_sum / weight_sum)
+    return epoch_losses, state
