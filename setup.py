@@ -3,15 +3,18 @@
 Environment variables (read at build time):
 
 NNCORE_NATIVE=1
-    Compile for the building machine's CPU (``-march=native``). Off by default:
-    pip caches built wheels, and a wheel built with AVX-512 dies with SIGILL on an
-    older CPU.
+    Compile for the building machine's CPU (``-march=native``) and nothing else. Off
+    by default: pip caches built wheels, and a wheel built with AVX-512 dies with
+    SIGILL on an older CPU. By default the kernels are built three times on x86-64
+    (portable, AVX2+FMA, AVX-512) and the best one the CPU supports is chosen at
+    import time.
 NNCORE_BOUNDSCHECK=1
     Compile the kernels with Cython's bounds and wraparound checks on, so that an
     out-of-range index raises ``IndexError`` instead of reading memory it should not.
     Used by one CI pass; slower.
 """
 import os
+import platform
 import re
 import sys
 
@@ -52,20 +55,34 @@ def _write_blas_int_pxi():
 _write_blas_int_pxi()
 
 boundscheck = _flag("NNCORE_BOUNDSCHECK")
-compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
-if _flag("NNCORE_NATIVE"):
-    compile_args.append("-march=native")
+native = _flag("NNCORE_NATIVE")
 if sys.platform == "win32":
-    compile_args = ["/O2"]
+    base_args = ["/O2"]
+else:
+    # No -ffast-math: the kernels test for NaN/inf, which -ffinite-math-only breaks.
+    base_args = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+
+# (module, extra flags). The portable module runs anywhere; on x86-64 two more builds
+# of the same source target newer instruction sets, and nncore/_dispatch.py picks the
+# best one the running CPU supports (so a cached wheel never meets an unsupported CPU).
+variants = [("nncore._kernels", ["-march=native"] if native else [])]
+x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
+if x86 and not native:
+    variants += [
+        ("nncore._kernels_avx2", ["-march=x86-64-v3"]),
+        ("nncore._kernels_avx512", ["-march=x86-64-v4", "-mprefer-vector-width=512"]),
+    ]
 
 extensions = [
     Extension(
-        "nncore._kernels",
-        ["nncore/_kernels.pyx"],
-        include_dirs=[numpy.get_include()],
+        name,
+        [name.replace(".", "/") + ".pyx"],
+        include_dirs=[numpy.get_include(), os.path.join(HERE, "nncore")],
+        depends=["nncore/_simd.h", "nncore/_kernels.pyx"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
+        extra_compile_args=base_args + flags,
     )
+    for name, flags in variants
 ]
 
 setup(

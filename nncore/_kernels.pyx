@@ -30,7 +30,7 @@ computed in place over ``Z``.
 
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
-kernels' own loops (see ``SMALL_GEMM_FLOPS``).
+kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, fabs, pow, isfinite
@@ -38,6 +38,37 @@ from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 include "_blas_int.pxi"
+
+# Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
+# scalar calls cannot match in loops over small layers (a few ulp; the float64 path
+# keeps libm), and the register-tiled matrix multiply.
+cdef extern from "_simd.h" nogil:
+    float nn_expf(float x) noexcept
+    float nn_tanhf(float x) noexcept
+    float nn_sigmoidf(float x) noexcept
+    void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                   Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
+                   Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
+    void nn_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                   Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
+                   Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
+    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
+    const int NN_VBYTES
+    const Py_ssize_t NN_BLAS_ABOVE
+
+
+cdef inline floating fast_exp(floating x) noexcept nogil:
+    if floating is float:
+        return nn_expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating fast_tanh(floating x) noexcept nogil:
+    if floating is float:
+        return nn_tanhf(x)
+    else:
+        return tanh(x)
 
 # Codes shared with the Python layer (nncore/layers.py, losses.py, optimizers.py
 # map names to these numbers; keep them in step).
@@ -67,15 +98,22 @@ cpdef enum Status:
     OK = 0
     NONFINITE_LOSS = 1
 
-# A product C(M x N) = A(M x K) B(K x N) with fewer multiply-adds than this runs in
-# the kernels' own loops: below it BLAS's call and packing overhead dominates.
-cdef enum:
-    _SMALL_GEMM_FLOPS = 32768
-SMALL_GEMM_FLOPS = _SMALL_GEMM_FLOPS
+# A product C(M x N) = A(M x K) B(K x N) with more multiply-adds than this goes to
+# BLAS; smaller ones run in the kernels' own tiled loop (nncore/_simd.h). The cut-over
+# depends on the instruction set this module was compiled for; it was measured.
+BLAS_ABOVE = NN_BLAS_ABOVE
+VECTOR_BYTES = NN_VBYTES
 
-cdef double LEAKY_SLOPE = 0.01
-cdef double GELU_C = 0.7978845608028654   # sqrt(2 / pi)
-cdef double GELU_A = 0.044715
+# Compile-time constants (C macros, so loops that use them still vectorize).
+cdef extern from *:
+    """
+    #define NN_LEAKY_SLOPE 0.01     /* leaky_relu slope for z < 0 */
+    #define NN_GELU_C 0.7978845608028654    /* sqrt(2 / pi) */
+    #define NN_GELU_A 0.044715
+    """
+    const double LEAKY_SLOPE "NN_LEAKY_SLOPE"
+    const double GELU_C "NN_GELU_C"
+    const double GELU_A "NN_GELU_A"
 
 
 # --------------------------------------------------------------------------------
@@ -96,23 +134,25 @@ cdef inline void blas_gemm(char transa, char transb, blas_int m, blas_int n, bla
 
 
 cdef void matmul(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                 const floating* A, const floating* B, floating beta,
-                 floating* C) noexcept nogil:
+                 const floating* A, const floating* B, floating beta, floating* C,
+                 floating* pack) noexcept nogil:
     """Row-major C(M x N) := op(A) op(B) + beta * C, all operands dense.
 
     op(A) is M x K (A stored K x M when ``trans_a``), op(B) is K x N (B stored N x K
-    when ``trans_b``); beta is 0 or 1.
+    when ``trans_b``); beta is 0 or 1. ``pack`` holds NN_GEMM_PACK_SIZE(N) values.
     """
-    cdef Py_ssize_t i, j, p
+    gemm_path(0, trans_a, trans_b, M, N, K, A, B, beta, C, pack)
+
+
+cdef void gemm_path(Py_ssize_t path, bint trans_a, bint trans_b, Py_ssize_t M,
+                    Py_ssize_t N, Py_ssize_t K, const floating* A, const floating* B,
+                    floating beta, floating* C, floating* pack) noexcept nogil:
+    """matmul with the path chosen: 0 by size, 1 the kernels' own, 2 BLAS."""
     cdef Py_ssize_t lda = M if trans_a else K
     cdef Py_ssize_t ldb = K if trans_b else N
-    cdef floating s, a_ip
-    cdef floating* c_row
-    cdef const floating* a_row
-    cdef const floating* b_row
     cdef char ta = b'N', tb = b'N'
     cdef floating one = 1
-    if M * N * K > _SMALL_GEMM_FLOPS:
+    if path == 2 or (path == 0 and M * N * K > NN_BLAS_ABOVE):
         # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
         if trans_a:
             ta = b'T'
@@ -121,41 +161,13 @@ cdef void matmul(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssiz
         blas_gemm(tb, ta, <blas_int>N, <blas_int>M, <blas_int>K, one,
                   B, <blas_int>ldb, A, <blas_int>lda, beta, C, <blas_int>N)
         return
-    if beta == 0:
-        memset(C, 0, M * N * sizeof(floating))
-    if not trans_b and trans_a:
-        # C[i, :] += A[p, i] * B[p, :], walking the stored rows of A and B together.
-        for p in range(K):
-            a_row = A + p * lda
-            b_row = B + p * ldb
-            for i in range(M):
-                a_ip = a_row[i]
-                c_row = C + i * N
-                for j in range(N):
-                    c_row[j] += a_ip * b_row[j]
-    elif not trans_b:
-        # C[i, :] += A[i, p] * B[p, :]: the inner loop runs along contiguous rows.
-        for i in range(M):
-            c_row = C + i * N
-            for p in range(K):
-                a_ip = A[i * lda + p]
-                b_row = B + p * ldb
-                for j in range(N):
-                    c_row[j] += a_ip * b_row[j]
+    # Element (i, p) of op(A) at A[i*rsa + p*csa]; (p, j) of op(B) at B[p*rsb + j*csb].
+    if floating is float:
+        nn_gemm_f(M, N, K, A, 1 if trans_a else K, M if trans_a else 1,
+                  B, 1 if trans_b else N, K if trans_b else 1, C, beta != 0, pack)
     else:
-        # C[i, j] += dot(A[i, :], B[j, :]).
-        for i in range(M):
-            c_row = C + i * N
-            for j in range(N):
-                b_row = B + j * ldb
-                s = 0
-                if trans_a:
-                    for p in range(K):
-                        s += A[p * lda + i] * b_row[p]
-                else:
-                    for p in range(K):
-                        s += A[i * lda + p] * b_row[p]
-                c_row[j] += s
+        nn_gemm_d(M, N, K, A, 1 if trans_a else K, M if trans_a else 1,
+                  B, 1 if trans_b else N, K if trans_b else 1, C, beta != 0, pack)
 
 
 # --------------------------------------------------------------------------------
@@ -165,10 +177,13 @@ cdef void matmul(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssiz
 cdef inline floating sigmoid(floating z) noexcept nogil:
     """1 / (1 + exp(-z)), without overflow for either sign of z."""
     cdef floating e
-    if z >= 0:
+    if floating is float:
+        return nn_sigmoidf(z)
+    elif z >= 0:
         return 1 / (1 + exp(-z))
-    e = exp(z)
-    return e / (1 + e)
+    else:
+        e = exp(z)
+        return e / (1 + e)
 
 
 cdef inline floating softplus(floating z) noexcept nogil:
@@ -178,12 +193,13 @@ cdef inline floating softplus(floating z) noexcept nogil:
 
 cdef inline floating gelu(floating z) noexcept nogil:
     """0.5 z (1 + tanh(c (z + 0.044715 z^3))), c = sqrt(2/pi)."""
-    return 0.5 * z * (1 + tanh(GELU_C * (z + GELU_A * z * z * z)))
+    return <floating>0.5 * z * (1 + fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z)))
 
 
 cdef inline floating gelu_derivative(floating z) noexcept nogil:
-    cdef floating t = tanh(GELU_C * (z + GELU_A * z * z * z))
-    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * z * z)
+    cdef floating t = fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z))
+    return (<floating>0.5 * (1 + t) + <floating>0.5 * z * (1 - t * t) * <floating>GELU_C
+            * (1 + 3 * <floating>GELU_A * z * z))
 
 
 cdef inline bint in_place(Py_ssize_t act) noexcept nogil:
@@ -214,7 +230,7 @@ cdef void bias_activation(Py_ssize_t act, Py_ssize_t B, Py_ssize_t N,
                 ar[j] = z if z > 0 else <floating>LEAKY_SLOPE * z
         elif act == TANH:
             for j in range(N):
-                ar[j] = tanh(zr[j] + b[j])
+                ar[j] = fast_tanh(zr[j] + b[j])
         elif act == SIGMOID:
             for j in range(N):
                 ar[j] = sigmoid(zr[j] + b[j])
@@ -315,12 +331,12 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                     m = o[j]
             s = 0
             for j in range(K):
-                s += exp(o[j] - m)
+                s += fast_exp(<floating>(o[j] - m))
             lse = m + log(s)
             scale = wi / norm
             if labels != NULL:
                 for j in range(K):
-                    dr[j] = <floating>(scale * exp(o[j] - lse))
+                    dr[j] = <floating>(scale * fast_exp(<floating>(o[j] - lse)))
                 row = lse - o[labels[i]]
                 dr[labels[i]] -= <floating>scale
             else:
@@ -330,7 +346,7 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                     tsum += tr[j]
                     row += tr[j] * (lse - o[j])
                 for j in range(K):
-                    dr[j] = <floating>(scale * (exp(o[j] - lse) * tsum - tr[j]))
+                    dr[j] = <floating>(scale * (fast_exp(<floating>(o[j] - lse)) * tsum - tr[j]))
         elif loss == GAUSSIAN_NLL:
             k = K // 2
             tr = T + i * k
@@ -386,6 +402,12 @@ cdef inline floating* delta_buffer(floating* work, const Py_ssize_t* sizes, Py_s
     return layer_Z(work, sizes, L, cap, L) + which * cap * max_width(sizes, L)
 
 
+cdef inline floating* gemm_scratch(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
+                                   Py_ssize_t cap) noexcept nogil:
+    """Packing buffer of the matrix products, after the deltas."""
+    return delta_buffer(work, sizes, L, cap, 2)
+
+
 cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
                        Py_ssize_t B, floating* work, Py_ssize_t cap) noexcept nogil:
@@ -400,7 +422,7 @@ cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
         fo = sizes[l + 1]
         Z = layer_Z(work, sizes, L, cap, l)
         A = layer_A(work, sizes, L, cap, acts, l)
-        matmul(False, False, B, fo, fi, A_prev, W, 0, Z)
+        matmul(False, False, B, fo, fi, A_prev, W, 0, Z, gemm_scratch(work, sizes, L, cap))
         bias_activation(acts[l], B, fo, W + fi * fo, Z, A)
         A_prev = A
         W += fi * fo + fo
@@ -423,6 +445,7 @@ cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_
     cdef floating* db
     cdef const floating* A_prev
     cdef const floating* dr
+    cdef floating* scratch = gemm_scratch(work, sizes, L, cap)
     off = param_count(sizes, L)
     for l in range(L - 1, -1, -1):
         fi = sizes[l]
@@ -433,7 +456,7 @@ cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_
         A_prev = X if l == 0 else layer_A(work, sizes, L, cap, acts, l - 1)
         dW = grads + off
         db = dW + fi * fo
-        matmul(True, False, fi, fo, B, A_prev, D, beta, dW)
+        matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
         if beta == 0:
             memset(db, 0, fo * sizeof(floating))
         for i in range(B):
@@ -443,7 +466,7 @@ cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_
         if l > 0:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)
-            matmul(False, True, B, fi, fo, D, params + off, 0, D_next)
+            matmul(False, True, B, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
 
 
@@ -469,43 +492,68 @@ cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
     """One update of step number t (1-based), PyTorch's rules (see reference.py).
 
     s1 is SGD's momentum buffer, Adam's first moment or RMSprop's momentum buffer;
-    s2 is Adam's second moment or RMSprop's square average.
+    s2 is Adam's second moment or RMSprop's square average. Arithmetic in the
+    parameters' own precision, like PyTorch; one branch-free loop per case, so each
+    vectorizes.
     """
     cdef Py_ssize_t i
-    cdef double g, lr = cfg.lr, wd = cfg.weight_decay, mu = cfg.momentum
-    cdef double b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps, alpha = cfg.alpha
-    cdef double bc1, bc2, decay, avg, buf
+    cdef floating g, buf, avg
+    cdef floating lr = <floating>cfg.lr, wd = <floating>cfg.weight_decay
+    cdef floating mu = <floating>cfg.momentum
+    cdef floating b1 = <floating>cfg.beta1, b2 = <floating>cfg.beta2
+    cdef floating eps = <floating>cfg.eps, alpha = <floating>cfg.alpha
+    cdef floating step_size, inv_sqrt_bc2, decay
     if cfg.kind == SGD:
-        for i in range(n):
-            g = grad[i] + wd * p[i]
-            if mu != 0:
-                buf = g if t == 1 else mu * s1[i] + g
-                s1[i] = <floating>buf
-                g = g + mu * buf if cfg.nesterov else buf
-            p[i] = <floating>(p[i] - lr * g)
-    elif cfg.kind == ADAM or cfg.kind == ADAMW:
-        bc1 = 1 - pow(b1, <double>t)
-        bc2 = 1 - pow(b2, <double>t)
-        decay = 1 - lr * wd
-        for i in range(n):
-            if cfg.kind == ADAMW:
-                p[i] = <floating>(p[i] * decay)
-                g = grad[i]
-            else:
+        if mu == 0:
+            for i in range(n):
+                p[i] -= lr * (grad[i] + wd * p[i])
+        elif t == 1:
+            # The momentum buffer starts as the first gradient.
+            for i in range(n):
                 g = grad[i] + wd * p[i]
-            s1[i] = <floating>(b1 * s1[i] + (1 - b1) * g)
-            s2[i] = <floating>(b2 * s2[i] + (1 - b2) * g * g)
-            p[i] = <floating>(p[i] - lr * (s1[i] / bc1) / (sqrt(s2[i] / bc2) + eps))
+                s1[i] = g
+                p[i] -= lr * (g + mu * g if cfg.nesterov else g)
+        elif cfg.nesterov:
+            for i in range(n):
+                g = grad[i] + wd * p[i]
+                buf = mu * s1[i] + g
+                s1[i] = buf
+                p[i] -= lr * (g + mu * buf)
+        else:
+            for i in range(n):
+                buf = mu * s1[i] + grad[i] + wd * p[i]
+                s1[i] = buf
+                p[i] -= lr * buf
+    elif cfg.kind == ADAM or cfg.kind == ADAMW:
+        # p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps), bc_k = 1 - beta_k^t.
+        step_size = <floating>(cfg.lr / (1 - pow(cfg.beta1, <double>t)))
+        inv_sqrt_bc2 = <floating>(1 / sqrt(1 - pow(cfg.beta2, <double>t)))
+        if cfg.kind == ADAMW:
+            decay = <floating>(1 - cfg.lr * cfg.weight_decay)
+            for i in range(n):
+                g = grad[i]
+                p[i] *= decay
+                s1[i] = b1 * s1[i] + (1 - b1) * g
+                s2[i] = b2 * s2[i] + (1 - b2) * g * g
+                p[i] -= step_size * s1[i] / (sqrt(s2[i]) * inv_sqrt_bc2 + eps)
+        else:
+            for i in range(n):
+                g = grad[i] + wd * p[i]
+                s1[i] = b1 * s1[i] + (1 - b1) * g
+                s2[i] = b2 * s2[i] + (1 - b2) * g * g
+                p[i] -= step_size * s1[i] / (sqrt(s2[i]) * inv_sqrt_bc2 + eps)
     elif cfg.kind == RMSPROP:
-        for i in range(n):
-            g = grad[i] + wd * p[i]
-            s2[i] = <floating>(alpha * s2[i] + (1 - alpha) * g * g)
-            avg = sqrt(<double>s2[i]) + eps
-            if mu > 0:
-                s1[i] = <floating>(mu * s1[i] + g / avg)
-                p[i] = <floating>(p[i] - lr * s1[i])
-            else:
-                p[i] = <floating>(p[i] - lr * g / avg)
+        if mu > 0:
+            for i in range(n):
+                g = grad[i] + wd * p[i]
+                s2[i] = alpha * s2[i] + (1 - alpha) * g * g
+                s1[i] = mu * s1[i] + g / (sqrt(s2[i]) + eps)
+                p[i] -= lr * s1[i]
+        else:
+            for i in range(n):
+                g = grad[i] + wd * p[i]
+                s2[i] = alpha * s2[i] + (1 - alpha) * g * g
+                p[i] -= lr * g / (sqrt(s2[i]) + eps)
 
 
 # --------------------------------------------------------------------------------
@@ -516,13 +564,14 @@ def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     """Length of the flat workspace for batches of up to ``rows`` rows.
 
     rows x sizes[0] (gathered input) + for each layer 2 x rows x fan_out (Z and A) +
-    2 x rows x max fan_out (deltas) + rows (gathered targets' weights) +
-    rows x target width is added by the caller through ``target_width``.
+    2 x rows x max fan_out (deltas) + the matrix products' packing buffer.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, n = rows * sizes[0]
     for l in range(L):
         n += 2 * rows * sizes[l + 1]
     n += 2 * rows * max_width(&sizes[0], L)
+    # Packing buffer of the matrix products, whose N is a fan_in or a fan_out.
+    n += NN_GEMM_PACK_SIZE(max(max_width(&sizes[0], L), sizes[0]))
     return n
 
 
@@ -549,6 +598,8 @@ cdef void _check_targets(Py_ssize_t loss, Py_ssize_t n, Py_ssize_t K, Py_ssize_t
     if n_labels:
         if loss != CROSS_ENTROPY or n_labels != n or not n_classes_ok:
             raise ValueError("kernel: integer labels do not match the batch")
+        if t_rows:
+            raise ValueError("kernel: give integer labels or float targets, not both")
     else:
         if t_rows != n:
             raise ValueError("kernel: targets do not match the batch")
@@ -731,7 +782,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     if X.shape[1] != n0 or n < 1:
         raise ValueError("kernel: X does not match the first layer")
     _check_targets(loss, n, K, T.shape[0], T.shape[1], labels.shape[0],
-                   sample_weight.shape[0], _labels_in_range(labels, K))
+                   sample_weight.shape[0], True)
     kt = T.shape[1]
     if grads.shape[0] != n_params:
         raise ValueError("kernel: grads does not match params")
@@ -743,18 +794,23 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
         raise ValueError("kernel: optimizer state 2 does not match params")
     if B < 1 or work.shape[0] < workspace_size(sizes, B):
         raise ValueError("kernel: workspace too small for the batch size")
+    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
+        raise ValueError("kernel: batch range outside the data")
+    # Every row this call reads, and its label, must be in range: checked over this
+    # chunk's rows only, so the cost is proportional to the work done.
+    if gather and order.shape[0] != n:
+        raise ValueError("kernel: order must be a permutation of the rows")
+    for i in range(first_batch * B, min(n, (first_batch + n_batches) * B)):
+        src = order[i] if gather else i
+        if src < 0 or src >= n:
+            raise ValueError("kernel: order holds an out-of-range row")
+        if has_labels and (labels[src] < 0 or labels[src] >= K):
+            raise ValueError("kernel: class label out of range")
     if gather:
-        if order.shape[0] != n:
-            raise ValueError("kernel: order must be a permutation of the rows")
-        for i in range(n):
-            if order[i] < 0 or order[i] >= n:
-                raise ValueError("kernel: order holds an out-of-range row")
         if (has_T and (T_batch.shape[0] < B or T_batch.shape[1] != kt)) or \
                 (has_labels and labels_batch.shape[0] < B) or \
                 (has_w and w_batch.shape[0] < B):
             raise ValueError("kernel: gather buffers too small")
-    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
-        raise ValueError("kernel: batch range outside the data")
 
     cfg.kind = kind
     cfg.lr = lr
@@ -820,3 +876,29 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
             steps += 1
             done += 1
     return loss_sum, weight_sum, done, steps, status
+
+
+def matmul_into(const floating[:, ::1] A not None, const floating[:, ::1] B not None,
+                floating[:, ::1] C not None, bint trans_a, bint trans_b, bint accumulate,
+                Py_ssize_t path=0):
+    """C (+)= op(A) op(B) through the kernels' own dispatch; for tests and tuning.
+
+    ``path``: 0 chooses as the training loop does (own loops up to BLAS_ABOVE
+    multiply-adds, BLAS above), 1 forces the kernels' own loops, 2 forces BLAS.
+    """
+    cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t N = B.shape[0] if trans_b else B.shape[1]
+    cdef Py_ssize_t KB = B.shape[1] if trans_b else B.shape[0]
+    cdef floating[::1] scratch
+    if K != KB or C.shape[0] != M or C.shape[1] != N:
+        raise ValueError(f"matmul_into: shapes do not agree: op(A) {M}x{K}, "
+                         f"op(B) {KB}x{N}, C {C.shape[0]}x{C.shape[1]}")
+    if M == 0 or N == 0 or K == 0 or path < 0 or path > 2:
+        raise ValueError("matmul_into: empty operand or unknown path")
+    dtype = "float32" if floating is float else "float64"
+    import numpy
+    scratch = numpy.zeros(NN_GEMM_PACK_SIZE(N), dtype=dtype)
+    with nogil:
+        gemm_path(path, trans_a, trans_b, M, N, K, &A[0, 0], &B[0, 0],
+                  1 if accumulate else 0, &C[0, 0], &scratch[0])

@@ -7,6 +7,7 @@ what was expected and what was given.
 """
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -18,6 +19,8 @@ def check_dtype(dtype):
 
     NumPy dtypes and scalar types for those two are accepted too.
     """
+    if dtype is None:   # np.dtype(None) would quietly mean float64
+        raise TypeError("dtype must be 'float32' or 'float64'; got None")
     if isinstance(dtype, str):
         if dtype not in DTYPES:
             raise ValueError(
@@ -33,14 +36,21 @@ def check_dtype(dtype):
     return resolved.type
 
 
-def check_int(value, name, minimum):
-    """An integer (not a bool, not a float) that is at least ``minimum``."""
+# The kernels hand layer widths and batch sizes to BLAS as 32-bit integers (SciPy's
+# LP64 BLAS; nncore/_blas_int.pxi), so none may exceed this.
+BLAS_MAX = 2**31 - 1
+
+
+def check_int(value, name, minimum, maximum=None):
+    """An integer (not a bool, not a float) in [minimum, maximum]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r} "
                         f"of type {type(value).__name__}")
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value}")
     return value
 
 
@@ -88,22 +98,69 @@ def as_array(data, name):
     return arr
 
 
-def _ensure_finite(arr, name):
+def _ensure_finite(arr, name, original=None):
+    """ValueError naming the first NaN or inf of ``arr``; ``original`` is the array
+    before conversion, to tell an overflow in the conversion from a bad value."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
+        bad = tuple(np.argwhere(~np.isfinite(arr))[0])
         where = ", ".join(str(int(i)) for i in bad)
-        raise ValueError(f"{name} must be finite; it holds {arr[tuple(bad)]} at "
+        if original is not None and original.shape == arr.shape and \
+                original.dtype.kind in "biuf" and np.isfinite(original[bad]):
+            raise ValueError(f"{name} holds {original[bad]} at index ({where}), which "
+                             f"overflows {arr.dtype.name}: scale {name}, or use a "
+                             "float64 network")
+        raise ValueError(f"{name} must be finite; it holds {arr[bad]} at "
                          f"index ({where})")
+
+
+def format_bytes(size):
+    """``1536`` -> ``'1.5 KiB'``."""
+    size = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.0f} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+
+
+def physical_memory():
+    """Bytes of physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_note(size):
+    """', more than the N GiB of physical memory' when ``size`` bytes is."""
+    total = physical_memory()
+    if total is not None and size > total:
+        return f", more than the {format_bytes(total)} of physical memory"
+    return ""
+
+
+def check_fits_in_memory(size):
+    """MemoryError (message added by the caller) for more bytes than the machine has.
+
+    Asked before allocating: with memory overcommit, NumPy can get such a block and
+    the process is killed later, when the pages are touched.
+    """
+    total = physical_memory()
+    if total is not None and size > total:
+        raise MemoryError
 
 
 def to_contiguous(arr, dtype, name):
     """C-contiguous, native-endian copy (or the array itself when it already is one)."""
+    size = arr.size * np.dtype(dtype).itemsize
     try:
-        return np.ascontiguousarray(arr, dtype=dtype)
-    except MemoryError:
+        if arr.dtype != dtype or not arr.flags.c_contiguous:   # a copy is needed
+            check_fits_in_memory(size)
+        with np.errstate(over="ignore"):   # overflow is reported by _ensure_finite
+            return np.ascontiguousarray(arr, dtype=dtype)
+    except (MemoryError, ValueError):   # ValueError: NumPy's "array is too big"
         raise MemoryError(
             f"cannot convert {name} of shape {arr.shape} to {np.dtype(dtype).name}: "
-            f"that needs {arr.size * np.dtype(dtype).itemsize / 2**20:.1f} MiB") from None
+            f"that needs {format_bytes(size)}{memory_note(size)}") from None
 
 
 def check_X(X, n_features, dtype, name="X"):
@@ -118,9 +175,9 @@ def check_X(X, n_features, dtype, name="X"):
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features but the first layer "
                          f"expects {n_features}: shape {arr.shape}")
-    arr = to_contiguous(arr, dtype, name)
-    _ensure_finite(arr, name)
-    return arr
+    converted = to_contiguous(arr, dtype, name)
+    _ensure_finite(converted, name, arr)
+    return converted
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):
@@ -131,8 +188,9 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     if arr.ndim != 1 or arr.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},), one weight per "
                          f"sample; got shape {arr.shape}")
-    arr = to_contiguous(arr, dtype, "sample_weight")
-    _ensure_finite(arr, "sample_weight")
+    converted = to_contiguous(arr, dtype, "sample_weight")
+    _ensure_finite(converted, "sample_weight", arr)
+    arr = converted
     if (arr < 0).any():
         raise ValueError(f"sample_weight must be >= 0; got {arr.min()} at index "
                          f"{int(np.argmin(arr))}")
@@ -150,9 +208,9 @@ def check_float_targets(y, n_samples, width, dtype, name="y"):
     if arr.ndim != 2 or arr.shape[0] != n_samples or arr.shape[1] != width:
         raise ValueError(f"{name} must have shape ({n_samples}, {width}) to match X and "
                          f"the network's output; got shape {arr.shape}")
-    arr = to_contiguous(arr, dtype, name)
-    _ensure_finite(arr, name)
-    return arr
+    converted = to_contiguous(arr, dtype, name)
+    _ensure_finite(converted, name, arr)
+    return converted
 
 
 def check_labels(y, n_samples, n_classes, name="y"):

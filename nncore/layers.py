@@ -15,6 +15,9 @@ ACTIVATIONS = {
     "softplus": 7,
 }
 
+# Values drawn per block in Dense.init_params.
+_INIT_BLOCK = 1 << 20
+
 # The ReLU family gets He initialisation; the others Glorot.
 _HE_INIT = {"relu", "leaky_relu", "elu", "gelu"}
 
@@ -35,9 +38,9 @@ class Dense:
     Parameters
     ----------
     fan_in : int
-        Number of inputs (features of X), >= 1.
+        Number of inputs (features of X), >= 1 and < 2**31 (BLAS's 32-bit sizes).
     fan_out : int
-        Number of outputs (units), >= 1.
+        Number of outputs (units), >= 1 and < 2**31.
     activation : str, default "identity"
         One of ``identity``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu`` (slope
         0.01), ``elu`` (alpha 1), ``gelu`` (tanh approximation), ``softplus``.
@@ -62,8 +65,8 @@ class Dense:
     __slots__ = ("fan_in", "fan_out", "activation")
 
     def __init__(self, fan_in, fan_out, activation="identity"):
-        self.fan_in = _validation.check_int(fan_in, "fan_in", 1)
-        self.fan_out = _validation.check_int(fan_out, "fan_out", 1)
+        self.fan_in = _validation.check_int(fan_in, "fan_in", 1, _validation.BLAS_MAX)
+        self.fan_out = _validation.check_int(fan_out, "fan_out", 1, _validation.BLAS_MAX)
         self.activation = check_activation(activation)
 
     @property
@@ -82,10 +85,15 @@ class Dense:
         """Fill W (fan_in, fan_out) and b (fan_out,) in place from ``rng``.
 
         Drawn in float64 and then rounded, so float32 and float64 networks with the
-        same seed start from the same weights.
+        same seed start from the same weights. Drawn a block of rows at a time (the
+        same numbers as one draw), so that a large layer needs no full-size float64
+        temporary.
         """
         a = self.init_limit
-        W[...] = rng.uniform(-a, a, size=(self.fan_in, self.fan_out))
+        rows = max(1, _INIT_BLOCK // self.fan_out)
+        for start in range(0, self.fan_in, rows):
+            stop = min(start + rows, self.fan_in)
+            W[start:stop] = rng.uniform(-a, a, size=(stop - start, self.fan_out))
         b[...] = 0
 
     def __repr__(self):

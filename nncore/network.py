@@ -11,10 +11,11 @@ import time
 
 import numpy as np
 
-from . import _kernels, _validation
+from . import _validation
+from ._dispatch import kernels as _kernels
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES, check_loss, check_targets
-from .optimizers import Adam, Optimizer
+from .optimizers import Adam, Optimizer, optimizer_from_name
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
@@ -91,18 +92,28 @@ class _SigintDeferred:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            try:
-                self._old = signal.signal(signal.SIGINT, self._handler)
-            except ValueError:   # e.g. an embedded interpreter
-                self._old = None
+            old = signal.getsignal(signal.SIGINT)
+            # SIGINT ignored, or handled outside Python (old is None): leave it be.
+            if old is not None and old is not signal.SIG_IGN:
+                try:
+                    signal.signal(signal.SIGINT, self._handler)
+                    self._old = old
+                except ValueError:   # e.g. an embedded interpreter
+                    self._old = None
         return self
 
     def _handler(self, signum, frame):
         self.fired = True
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
+            self._old = None
+        if self.fired and exc_type is None:
+            # Ctrl-C after the last check (e.g. while the last epoch was recorded):
+            # honour it here rather than lose it.
+            self.fired = False
+            raise KeyboardInterrupt
         return False
 
     def raise_if_fired(self):
@@ -177,7 +188,7 @@ class Network:
         self._acts = np.array([ACTIVATIONS[l.activation] for l in layers], dtype=np.intp)
         self._flat = _allocate((sum(l.n_params for l in layers),), self._dtype,
                                "the parameters")
-        self._grads = np.zeros_like(self._flat)
+        self._grads = _allocate(self._flat.shape, self._dtype, "the gradients")
         self._views = []
         offset = 0
         for layer in layers:
@@ -245,8 +256,16 @@ class Network:
     def _workspace(self, rows):
         work = self._workspaces.get(rows)
         if work is None:
+            what = f"the workspace for batches of {rows} rows"
+            # Far beyond any memory, and beyond what the kernel's Py_ssize_t
+            # arithmetic in workspace_size can count without overflowing.
+            values = rows * sum(int(s) for s in self._sizes)
+            if values >= 1 << 58:
+                raise MemoryError(
+                    f"cannot allocate {what}: more than "
+                    f"{_validation.format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
-                             f"the workspace for batches of {rows} rows")
+                             what)
             self._workspaces = {rows: work}   # keep only the latest size
         return work
 
@@ -358,14 +377,15 @@ class Network:
         """
         result = {"loss": self.loss(X, y, sample_weight)}
         if self._loss in ("cross_entropy", "binary_cross_entropy"):
-            X, T, labels, _ = self._targets(X, y, sample_weight)
+            X, T, labels, w = self._targets(X, y, sample_weight)
             scores = self.forward(X)
             if self._loss == "cross_entropy":
                 truth = labels if labels.size else T.argmax(axis=1)
                 hit = scores.argmax(axis=1) == truth
             else:
                 hit = ((scores > 0) == (T > 0.5)).all(axis=1)
-            w = None if sample_weight is None else np.asarray(sample_weight, float)
+            # the weights as checked and converted, as the loss used them
+            w = w.astype(np.float64) if w.size else None
             result["accuracy"] = float(np.average(hit, weights=w))
         return result
 
@@ -417,19 +437,27 @@ class Network:
         shuffle = _validation.check_bool(shuffle, "shuffle")
         if optimizer is None:
             optimizer = self._optimizer if self._optimizer is not None else Adam()
+        elif isinstance(optimizer, str):
+            optimizer = optimizer_from_name(optimizer)
         if not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be an nncore optimizer (SGD, Adam, AdamW, "
-                            f"RMSprop) or None; got {type(optimizer).__name__}")
+                            "RMSprop), the name of one, or None; got "
+                            f"{type(optimizer).__name__}")
         optimizer._check()
         X, T, labels, w = self._targets(X, y, sample_weight)
         n = X.shape[0]
         B = min(batch_size, n)
+        _validation.check_int(B, "batch_size (rows per batch)", 1, _validation.BLAS_MAX)
         n_batches = -(-n // B)
 
         with self._busy():
+            if not np.isfinite(self._flat).all():
+                raise ValueError("the network's parameters hold NaN or inf (written into "
+                                 "net.params?): training cannot start from them; "
+                                 "create a new Network")
+            work = self._workspace(B)      # (may fail: before anything changes)
             optimizer._bind(self)
             self._optimizer = optimizer
-            work = self._workspace(B)
             gather = shuffle and n_batches > 1
             dt = self._dtype
             T_batch = np.empty((B if gather and T.shape[0] else 0, T.shape[1]), dt)
@@ -462,25 +490,37 @@ class Network:
                         weight_sum += ws
                         if status != _kernels.Status.OK:
                             saved.restore()
-                            raise TrainingDiverged(
-                                f"the loss became NaN or infinite in epoch {epoch} "
-                                f"(0-based, of this fit call), batch {batch}: the "
-                                "parameters and optimizer state are restored to the end "
-                                "of the last good epoch. Try a lower learning rate "
-                                f"(lr={optimizer.lr:g}) or scale the inputs.",
-                                epoch, batch)
+                            raise _diverged("the loss became NaN or infinite", epoch,
+                                            batch, optimizer.lr)
                         if done == count and elapsed > 0:
                             per_chunk = _next_chunk(per_chunk, elapsed)
-                        if sigint.fired:
-                            history.interrupted = True
-                            self._batches_per_chunk = per_chunk
-                            sigint.raise_if_fired()
+                        if sigint.fired and batch < n_batches:
+                            # (a finished epoch is recorded first, below)
+                            self._interrupted(history, saved, per_chunk, sigint)
+                    if not saved.live_is_finite():
+                        # The loss was finite, but the last updates were not.
+                        saved.restore()
+                        raise _diverged("the parameters or optimizer state became NaN "
+                                        "or infinite (the loss itself was still finite)",
+                                        epoch, n_batches - 1, optimizer.lr)
                     history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
                     if verbose:
                         print(f"epoch {len(history.loss)}/{epochs}  "
                               f"loss {history.loss[-1]:.6f}", flush=True)
+                    if sigint.fired:
+                        self._interrupted(history, saved, per_chunk, sigint)
             self._batches_per_chunk = per_chunk
         return history
+
+    def _interrupted(self, history, saved, per_chunk, sigint):
+        """Ctrl-C seen between kernel calls: keep the state after the last completed
+        batch (unless its update was not finite: then the start of the epoch, as for
+        divergence), mark the history, raise KeyboardInterrupt."""
+        if not saved.live_is_finite():
+            saved.restore()
+        history.interrupted = True
+        self._batches_per_chunk = per_chunk
+        sigint.raise_if_fired()
 
 
 def _next_chunk(per_chunk, elapsed):
@@ -514,25 +554,53 @@ class _Snapshot:
         self._flat = np.empty_like(network._flat)
         self._state = [np.empty_like(s) for s in optimizer._state]
         self._step = optimizer.step
+        self._rng_state = network._rng.bit_generator.state
+        self._finite = np.empty(network._flat.shape, dtype=bool)
 
     def take(self):
         np.copyto(self._flat, self._net._flat)
         for saved, live in zip(self._state, self._opt._state):
             np.copyto(saved, live)
         self._step = self._opt.step
+        # The shuffling generator too: a retried fit draws what the undone one drew.
+        self._rng_state = self._net._rng.bit_generator.state
 
     def restore(self):
         np.copyto(self._net._flat, self._flat)
         for saved, live in zip(self._state, self._opt._state):
             np.copyto(live, saved)
         self._opt.step = self._step
+        self._net._rng.bit_generator.state = self._rng_state
+
+    def live_is_finite(self):
+        """Whether the live parameters and optimizer state are all finite (checked
+        once per epoch, into a buffer allocated once)."""
+        for live in [self._net._flat] + list(self._opt._state):
+            if not np.isfinite(live, out=self._finite).all():
+                return False
+        return True
+
+
+def _diverged(what, epoch, batch, lr):
+    return TrainingDiverged(
+        f"{what} in epoch {epoch} (0-based, of this fit call), batch {batch}: the "
+        "parameters and optimizer state are restored to the end of the last good "
+        f"epoch. Try a lower learning rate (lr={lr:g}) or scale the inputs.",
+        epoch, batch)
 
 
 def _allocate(shape, dtype, what):
-    """np.zeros, with a MemoryError that says what and how large."""
+    """np.zeros, with a MemoryError that says what and how large.
+
+    A request larger than the machine's physical memory is refused before it is
+    made: with memory overcommit the allocation could succeed and the process be
+    killed later, when the pages are touched.
+    """
+    size = math.prod(shape) * np.dtype(dtype).itemsize
     try:
+        _validation.check_fits_in_memory(size)
         return np.zeros(shape, dtype=dtype)
-    except MemoryError:
-        size = math.prod(shape) * np.dtype(dtype).itemsize
-        raise MemoryError(f"cannot allocate {size / 2**20:.1f} MiB for {what} "
-                          f"(shape {shape}, {np.dtype(dtype).name})") from None
+    except (MemoryError, ValueError):   # ValueError: NumPy's "array is too big"
+        raise MemoryError(f"cannot allocate {_validation.format_bytes(size)} for "
+                          f"{what} (shape {shape}, {np.dtype(dtype).name})"
+                          f"{_validation.memory_note(size)}") from None

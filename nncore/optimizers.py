@@ -21,11 +21,16 @@ An optimizer keeps its state (moments, step count) between ``fit`` calls, so a s
 call continues where the first stopped. Its state belongs to the first network it
 trains; use a new optimizer (or :meth:`Optimizer.reset`) for another network.
 """
+import threading
 import weakref
 
 import numpy as np
 
 from . import _validation
+
+# Serialises Optimizer._bind: two threads handing one new optimizer to two networks
+# at once must not both take it.
+_BIND_LOCK = threading.Lock()
 
 
 class Optimizer:
@@ -52,6 +57,7 @@ class Optimizer:
         self.lr = _validation.check_float(self.lr, "lr", low=0)
         self.weight_decay = _validation.check_float(self.weight_decay, "weight_decay",
                                                     low=0)
+        self.step = _validation.check_int(getattr(self, "step", 0), "step", 0)
 
     _owner = None
 
@@ -66,6 +72,10 @@ class Optimizer:
 
     def _bind(self, network):
         """Allocate state for ``network`` on first use; refuse a different network."""
+        with _BIND_LOCK:
+            self._bind_locked(network)
+
+    def _bind_locked(self, network):
         if self._owner is not None:
             owner = self._owner()
             if owner is not network:
@@ -230,3 +240,15 @@ class RMSprop(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def optimizer_from_name(name):
+    """A new optimizer with its default hyperparameters from its name (``"adam"``).
+
+    ``SGD`` takes ``lr`` as an argument; by name it gets PyTorch's default, 1e-3.
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of "
+                         f"{sorted(OPTIMIZERS)} or an optimizer object")
+    return OPTIMIZERS[key](1e-3) if key == "sgd" else OPTIMIZERS[key]()

@@ -368,7 +368,10 @@ def _mse(out, t, need_grad=True):
 
 
 def _binary_cross_entropy(out, t, need_grad=True):
-    """From logits z = out: l_i = mean_j [max(z,0) - z t + log1p(exp(-|z|))];  dl_i/dz_ij = (sigmoid(z_ij) - t_ij) / k."""
+    """From logits z = out: l_i = mean_j [max(z,0) - z t + log1p(exp(-|z|))].
+
+    dl_i/dz_ij = (sigmoid(z_ij) - t_ij) / k.
+    """
     k = out.shape[1]
     z = out
     elementwise = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
@@ -387,8 +390,10 @@ def _softmax_and_logsumexp(z):
 def _cross_entropy(out, t, need_grad=True):
     """Softmax cross-entropy from logits z = out.
 
-    Integer labels y (n,):       l_i = lse(z_i) - z_{i,y_i};        dl_i/dz_i = softmax(z_i) - onehot(y_i).
-    Probability rows t (n, k):   l_i = sum_j t_ij (lse(z_i) - z_ij); dl_i/dz_i = softmax(z_i) sum_j t_ij - t_i.
+    Integer labels y (n,):      l_i = lse(z_i) - z_{i,y_i};
+                                dl_i/dz_i = softmax(z_i) - onehot(y_i).
+    Probability rows t (n, k):  l_i = sum_j t_ij (lse(z_i) - z_ij);
+                                dl_i/dz_i = softmax(z_i) sum_j t_ij - t_i.
     """
     z = out
     p, lse = _softmax_and_logsumexp(z)
@@ -885,8 +890,8 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
     :func:`optimizer_step`. The epoch loss is
     ``sum_b loss_b W_b / sum_b W_b``, where ``loss_b`` is taken before that batch's
     update and ``W_b`` is the batch's sum of sample weights (its size without
-    weights). A batch whose weights are all zero has ``loss_b = 0`` and zero
-    gradients, and its optimizer step is still taken.
+    weights). A batch whose weights are all zero carries no information: it is
+    skipped, with no optimizer step (so the step count can be below the batch count).
 
     Parameters
     ----------
@@ -948,9 +953,11 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
             else:
                 rows = orders[epoch][start:start + batch_size]
             w_b = None if w is None else w[rows]
+            weight_b = float(min(start + batch_size, n) - start) if w_b is None else float(w_b.sum())
+            if weight_b == 0:
+                continue    # no information in this batch: no loss, no step
             loss_b, grads = _loss_and_grads(params, activations, loss_name, X[rows], y[rows], w_b)
             _optimizer_step(opt_name, h, params, grads, state)
-            weight_b = float(min(start + batch_size, n) - start) if w_b is None else float(w_b.sum())
             weighted_sum += loss_b * weight_b
             weight_sum += weight_b
         epoch_losses.append(weighted_sum / weight_sum)

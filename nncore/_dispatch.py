@@ -1,0 +1,55 @@
+"""Choose the build of the kernels that suits the running CPU.
+
+setup.py compiles ``_kernels.pyx`` up to three times on x86-64: portable
+(``_kernels``), AVX2+FMA (``_kernels_avx2``) and AVX-512 (``_kernels_avx512``). This
+module imports the best one whose instructions the CPU has, as NumPy's own runtime
+CPU detection reports them. ``NNCORE_KERNELS=portable|avx2|avx512`` forces a choice
+(for testing each build); a forced build the CPU cannot run is refused.
+"""
+import importlib
+import os
+
+_REQUIRES = {
+    "avx512": ("AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL", "AVX512CD", "AVX2", "FMA3"),
+    "avx2": ("AVX2", "FMA3"),
+    "portable": (),
+}
+_MODULES = {"avx512": "_kernels_avx512", "avx2": "_kernels_avx2", "portable": "_kernels"}
+
+
+def _cpu_features():
+    for path in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            return importlib.import_module(path).__cpu_features__
+        except (ImportError, AttributeError):
+            continue
+    return {}
+
+
+def supported():
+    """Names of the builds this CPU can run, best first."""
+    features = _cpu_features()
+    return [name for name, needs in _REQUIRES.items()
+            if all(features.get(f, False) for f in needs)]
+
+
+def _load():
+    forced = os.environ.get("NNCORE_KERNELS", "").strip().lower()
+    if forced:
+        if forced not in _MODULES:
+            raise ImportError(f"NNCORE_KERNELS must be one of {sorted(_MODULES)}; "
+                              f"got {forced!r}")
+        if forced not in supported():
+            raise ImportError(f"NNCORE_KERNELS={forced}: this CPU lacks the "
+                              "instructions that build needs")
+        return forced, importlib.import_module("." + _MODULES[forced], __package__)
+    for name in supported():
+        try:
+            return name, importlib.import_module("." + _MODULES[name], __package__)
+        except ImportError:   # not built here (non-x86, NNCORE_NATIVE=1 builds)
+            continue
+    raise ImportError("nncore's compiled kernels are missing: build the package "
+                      "(pip install .) before importing it")
+
+
+variant, kernels = _load()

@@ -1,0 +1,268 @@
+/* Vectorized C helpers for nncore/_kernels.pyx: fast float32 transcendentals and the
+ * matrix-multiply kernel.
+ *
+ * Both are written with GCC/Clang vector extensions, so one source serves every
+ * instruction set: the vector width follows the flags the including module is
+ * compiled with (SSE2, AVX2 or AVX-512; see setup.py). Other compilers get plain
+ * loops. Nothing here allocates, takes locks or touches Python.
+ */
+#ifndef NNCORE_SIMD_H
+#define NNCORE_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#if defined(__AVX512F__)
+#define NN_VBYTES 64
+#elif defined(__AVX__)
+#define NN_VBYTES 32
+#else
+#define NN_VBYTES 16
+#endif
+
+/* Rows of C per register tile: enough independent accumulators to hide the FMA
+ * latency, few enough to stay in the vector register file (32 on AVX-512, 16 else). */
+#if NN_VBYTES == 64
+#define NN_MR 8
+#elif NN_VBYTES == 32
+#define NN_MR 6
+#else
+#define NN_MR 4
+#endif
+
+/* K is split into blocks of NN_KC so that a packed panel of B (NN_KC x 2 vectors)
+ * stays in the L1 cache while the rows of A stream past it. */
+#define NN_KC 256
+/* Products with more multiply-adds than this go to BLAS (measured on an AMD Zen 5 by
+ * benches/tune_gemm.py: the AVX-512 kernel runs at about twice OpenBLAS's rate on one
+ * core at every size tried, the AVX2 one matches it up to about this size, and the
+ * SSE2 one only beats it on products too small to amortize BLAS's overhead). */
+#if NN_VBYTES == 64
+#define NN_BLAS_ABOVE ((ptrdiff_t)1 << 62)
+#elif NN_VBYTES == 32
+#define NN_BLAS_ABOVE ((ptrdiff_t)1 << 24)
+#else
+#define NN_BLAS_ABOVE ((ptrdiff_t)1 << 15)
+#endif
+
+/* The most lanes a vector has (AVX-512 floats); sizes the packing buffer. */
+#define NN_MAX_LANES 16
+
+/* ------------------------------------------------------------------------------ */
+/* Fast float32 exp, tanh, sigmoid: branch-free (selects, not jumps), so the loops */
+/* that call them vectorize. Accuracy: a few float32 ulp (tests/test_fastmath.py). */
+/* ------------------------------------------------------------------------------ */
+
+/* e^x = 2^n e^r with n = round(x log2 e), r = x - n ln 2 (|r| <= ln2 / 2), and e^r by
+ * its Taylor polynomial to degree 7 (truncation error < 1e-8 relative). ln 2 is split
+ * into a part with few significant bits (so that n * hi is exact) and the rest.
+ * Rounding uses the 1.5 * 2^23 trick, which also leaves n in the low bits. */
+static inline float nn_expf(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float t = x * 1.44269504088896341f + shifter;
+    int32_t ti;
+    memcpy(&ti, &t, 4);
+    float n = t - shifter;
+    float r = x - n * 0.693359375f; /* 355/512 */
+    r = r - n * -2.12194440054690583e-4f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = (ti - 0x4B400000 + 127) << 23; /* 2^n as a float */
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+/* tanh: an odd Taylor polynomial (through x^13) for |x| < 0.4, where the exp form
+ * would cancel; (e - 1) / (e + 1) with e = exp(2|x|) above; the sign restored. */
+static inline float nn_tanhf(float x)
+{
+    float a = fabsf(x);
+    float x2 = x * x;
+    float p = 21844.0f / 6081075;
+    p = p * x2 - 1382.0f / 155925;
+    p = p * x2 + 62.0f / 2835;
+    p = p * x2 - 17.0f / 315;
+    p = p * x2 + 2.0f / 15;
+    p = p * x2 - 1.0f / 3;
+    float small = a + a * x2 * p;
+    float e = nn_expf(2.0f * (a < 9.0f ? a : 9.0f));
+    float big = (e - 1.0f) / (e + 1.0f);
+    float r = a < 0.4f ? small : big;
+    return x < 0 ? -r : r;
+}
+
+/* 1 / (1 + e^-x); for x << 0 the clamp in nn_expf keeps this finite. */
+static inline float nn_sigmoidf(float x)
+{
+    return 1.0f / (1.0f + nn_expf(-x));
+}
+
+/* ------------------------------------------------------------------------------ */
+/* Matrix multiply: C (M x N, row-major, leading dimension N) = or += op(A) op(B)  */
+/* ------------------------------------------------------------------------------ */
+/* Element (i, p) of op(A) is A[i*rsa + p*csa]; element (p, j) of op(B) is
+ * B[p*rsb + j*csb]: so either operand may be stored transposed. For each block of
+ * NN_KC values of p, B's block is packed into panels of 2 vectors' width (1 vector
+ * for a narrow last panel), zero-padded, contiguous; then each panel is swept by
+ * register tiles of NN_MR rows of C. Rows of A are read in place as scalars and
+ * broadcast. ``pack`` holds NN_KC * (N + 2 * NN_MAX_LANES) values. */
+
+#if defined(__GNUC__)
+
+#define NN_DEFINE_GEMM(T, NAME)                                                       \
+typedef T NAME##_v __attribute__((vector_size(NN_VBYTES)));                           \
+typedef T NAME##_vu __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)),        \
+                                   may_alias));                                       \
+enum { NAME##_V = NN_VBYTES / sizeof(T) };                                            \
+                                                                                      \
+/* Store ``n`` (<= V) lanes of x at c, adding to what is there if ``accumulate``. */  \
+static inline void NAME##_store(T *c, NAME##_v x, ptrdiff_t n, int accumulate)        \
+{                                                                                     \
+    if (n == NAME##_V) {                                                              \
+        if (accumulate) x += *(NAME##_vu *)c;                                         \
+        *(NAME##_vu *)c = x;                                                          \
+    } else {                                                                          \
+        T lanes[NAME##_V];                                                            \
+        memcpy(lanes, &x, sizeof(x));                                                 \
+        for (ptrdiff_t u = 0; u < n; u++) c[u] = accumulate ? c[u] + lanes[u] : lanes[u]; \
+    }                                                                                 \
+}                                                                                     \
+                                                                                      \
+/* Tile of ``rows`` (<= NN_MR) x ``cols`` (<= 2V) of C from a 2-vector panel. */     \
+static inline void NAME##_tile2(ptrdiff_t kc, const T *a, ptrdiff_t rsa,              \
+                                ptrdiff_t csa, ptrdiff_t rows, const T *bp, T *c,     \
+                                ptrdiff_t ldc, ptrdiff_t cols, int accumulate)        \
+{                                                                                     \
+    NAME##_v x0[NN_MR], x1[NN_MR];                                                    \
+    const T *ar[NN_MR];                                                               \
+    for (int r = 0; r < NN_MR; r++) {                                                 \
+        x0[r] = (NAME##_v){0};                                                        \
+        x1[r] = (NAME##_v){0};                                                        \
+        ar[r] = a + (r < rows ? r : 0) * rsa; /* spare rows repeat row 0 */           \
+    }                                                                                 \
+    for (ptrdiff_t p = 0; p < kc; p++) {                                              \
+        NAME##_v b0 = *(const NAME##_v *)(bp + p * 2 * NAME##_V);                     \
+        NAME##_v b1 = *(const NAME##_v *)(bp + p * 2 * NAME##_V + NAME##_V);          \
+        for (int r = 0; r < NN_MR; r++) {                                             \
+            T s = ar[r][p * csa];                                                     \
+            x0[r] += s * b0;                                                          \
+            x1[r] += s * b1;                                                          \
+        }                                                                             \
+    }                                                                                 \
+    ptrdiff_t c0 = cols < NAME##_V ? cols : NAME##_V;                                 \
+    for (int r = 0; r < NN_MR; r++) {                                                 \
+        if (r < rows) {                                                               \
+            NAME##_store(c + r * ldc, x0[r], c0, accumulate);                         \
+            if (cols > NAME##_V)                                                      \
+                NAME##_store(c + r * ldc + NAME##_V, x1[r], cols - NAME##_V, accumulate); \
+        }                                                                             \
+    }                                                                                 \
+}                                                                                     \
+                                                                                      \
+/* Tile of ``rows`` x ``cols`` (<= V) of C from a 1-vector panel. */                  \
+static inline void NAME##_tile1(ptrdiff_t kc, const T *a, ptrdiff_t rsa,              \
+                                ptrdiff_t csa, ptrdiff_t rows, const T *bp, T *c,     \
+                                ptrdiff_t ldc, ptrdiff_t cols, int accumulate)        \
+{                                                                                     \
+    NAME##_v x0[NN_MR];                                                               \
+    const T *ar[NN_MR];                                                               \
+    for (int r = 0; r < NN_MR; r++) {                                                 \
+        x0[r] = (NAME##_v){0};                                                        \
+        ar[r] = a + (r < rows ? r : 0) * rsa;                                         \
+    }                                                                                 \
+    for (ptrdiff_t p = 0; p < kc; p++) {                                              \
+        NAME##_v b0 = *(const NAME##_v *)(bp + p * NAME##_V);                         \
+        for (int r = 0; r < NN_MR; r++) x0[r] += ar[r][p * csa] * b0;                 \
+    }                                                                                 \
+    for (int r = 0; r < NN_MR; r++)                                                   \
+        if (r < rows) NAME##_store(c + r * ldc, x0[r], cols, accumulate);             \
+}                                                                                     \
+                                                                                      \
+static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rsa,    \
+                 ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C,       \
+                 int accumulate, T *pack)                                             \
+{                                                                                     \
+    const ptrdiff_t V = NAME##_V;                                                     \
+    /* The packing buffer must be vector-aligned for the aligned panel loads. */      \
+    T *bp0 = (T *)(((uintptr_t)pack + NN_VBYTES - 1) & ~(uintptr_t)(NN_VBYTES - 1));  \
+    if (K == 0) {                                                                     \
+        if (!accumulate)                                                              \
+            for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(T));   \
+        return;                                                                       \
+    }                                                                                 \
+    for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                                     \
+        ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                               \
+        int acc = accumulate || pc > 0;                                               \
+        /* Pack B[pc:pc+kc, :] into panels: width 2V, or V for a narrow last one. */  \
+        T *bp = bp0;                                                                  \
+        for (ptrdiff_t j = 0; j < N; j += 2 * V) {                                    \
+            ptrdiff_t w = N - j <= V ? V : 2 * V;                                      \
+            ptrdiff_t valid = N - j < w ? N - j : w;                                  \
+            for (ptrdiff_t p = 0; p < kc; p++) {                                      \
+                const T *src = B + (pc + p) * rsb + j * csb;                          \
+                T *dst = bp + p * w;                                                  \
+                if (csb == 1) {                                                       \
+                    memcpy(dst, src, valid * sizeof(T));                              \
+                } else {                                                              \
+                    for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];      \
+                }                                                                     \
+                for (ptrdiff_t u = valid; u < w; u++) dst[u] = 0;                     \
+            }                                                                         \
+            bp += kc * w;                                                             \
+        }                                                                             \
+        /* Sweep each panel with row tiles. */                                        \
+        bp = bp0;                                                                     \
+        for (ptrdiff_t j = 0; j < N; j += 2 * V) {                                    \
+            ptrdiff_t w = N - j <= V ? V : 2 * V;                                      \
+            ptrdiff_t cols = N - j < w ? N - j : w;                                   \
+            for (ptrdiff_t i = 0; i < M; i += NN_MR) {                                \
+                ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;                       \
+                const T *a = A + i * rsa + pc * csa;                                  \
+                if (w == V)                                                           \
+                    NAME##_tile1(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc); \
+                else                                                                  \
+                    NAME##_tile2(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc); \
+            }                                                                         \
+            bp += kc * w;                                                             \
+        }                                                                             \
+    }                                                                                 \
+}
+
+#else /* not GCC/Clang: plain loops */
+
+#define NN_DEFINE_GEMM(T, NAME)                                                       \
+static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rsa,    \
+                 ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C,       \
+                 int accumulate, T *pack)                                             \
+{                                                                                     \
+    (void)pack;                                                                       \
+    for (ptrdiff_t i = 0; i < M; i++) {                                               \
+        T *c = C + i * N;                                                             \
+        if (!accumulate) for (ptrdiff_t j = 0; j < N; j++) c[j] = 0;                  \
+        for (ptrdiff_t p = 0; p < K; p++) {                                           \
+            T a = A[i * rsa + p * csa];                                               \
+            for (ptrdiff_t j = 0; j < N; j++) c[j] += a * B[p * rsb + j * csb];       \
+        }                                                                             \
+    }                                                                                 \
+}
+
+#endif
+
+NN_DEFINE_GEMM(float, nn_gemm_f)
+NN_DEFINE_GEMM(double, nn_gemm_d)
+
+/* Values the packing buffer of nn_gemm_* needs for an N-column product. */
+#define NN_GEMM_PACK_SIZE(N) (NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)
+
+#endif /* NNCORE_SIMD_H */

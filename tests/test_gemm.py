@@ -1,0 +1,77 @@
+"""The matrix multiply behind every layer, held to NumPy.
+
+Each compiled build of the kernels (portable, AVX2, AVX-512: whichever this CPU runs)
+is tested, on both of its paths (the kernels' own tiled loop and BLAS), for both
+dtypes, on shapes that hit full register tiles, partial tiles, narrow panels, K
+blocks and single rows or columns.
+"""
+import importlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nncore import _dispatch
+
+BUILDS = []
+for _name in _dispatch.supported():
+    try:
+        BUILDS.append(importlib.import_module("nncore." + _dispatch._MODULES[_name]))
+    except ImportError:
+        pass
+
+
+def _product(A, B, ta, tb):
+    return (A.T if ta else A) @ (B.T if tb else B)
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("path", [1, 2], ids=["own", "blas"])
+@settings(max_examples=60, deadline=None)
+@given(M=st.integers(1, 40), N=st.integers(1, 70), K=st.integers(1, 300),
+       ta=st.booleans(), tb=st.booleans(), accumulate=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_matmul_matches_numpy(build, dtype, path, M, N, K, ta, tb, accumulate, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(K, M) if ta else (M, K)).astype(dtype)
+    B = rng.normal(size=(N, K) if tb else (K, N)).astype(dtype)
+    C = rng.normal(size=(M, N)).astype(dtype)
+    expected = _product(A.astype(np.float64), B.astype(np.float64), ta, tb)
+    if accumulate:
+        expected += C
+    build.matmul_into(A, B, C, ta, tb, accumulate, path)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    scale = np.sqrt(K) + (1 if accumulate else 0)
+    assert np.abs(C - expected).max() <= tol * scale * 4
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("shape", [(256, 1024, 784), (33, 100, 600), (1, 1, 1)])
+def test_matmul_large_and_degenerate_shapes(build, shape):
+    """Several K blocks (K > 256), many panels, and the 1x1x1 product."""
+    M, N, K = shape
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(M, K)).astype(np.float32)
+    B = rng.normal(size=(K, N)).astype(np.float32)
+    C = np.full((M, N), np.nan, dtype=np.float32)    # beta = 0 must overwrite NaN
+    build.matmul_into(A, B, C, False, False, False, 1)
+    expected = A.astype(np.float64) @ B.astype(np.float64)
+    assert np.abs(C - expected).max() <= 1e-5 * np.sqrt(K) * 4
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_matmul_rejects_mismatched_shapes(build):
+    A = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="shapes do not agree"):
+        build.matmul_into(A, np.ones((5, 2), np.float32), np.ones((3, 2), np.float32),
+                          False, False, False, 0)
+    with pytest.raises(ValueError, match="shapes do not agree"):
+        build.matmul_into(A, np.ones((4, 2), np.float32), np.ones((3, 3), np.float32),
+                          False, False, False, 0)
+
+
+def test_dispatch_picks_a_supported_build():
+    assert _dispatch.variant in _dispatch.supported()
+    assert _dispatch.kernels.__name__ == "nncore." + _dispatch._MODULES[_dispatch.variant]
