@@ -8,6 +8,11 @@ NNCORE_NATIVE=1
     SIGILL on an older CPU. By default the kernels are built three times on x86-64
     (portable, AVX2+FMA, AVX-512) and the best one the CPU supports is chosen at
     import time.
+NNCORE_OPENMP=0
+    Build without OpenMP. By default setup.py checks that the compiler accepts
+    ``-fopenmp`` and, if it does, large matrix products and optimizer passes use
+    several threads (as many as ``nncore.set_num_threads`` allows); if it does not,
+    the build goes on single-threaded with a warning.
 NNCORE_BOUNDSCHECK=1
     Compile the kernels with Cython's bounds and wraparound checks on, so that an
     out-of-range index raises ``IndexError`` instead of reading memory it should not.
@@ -16,7 +21,12 @@ NNCORE_BOUNDSCHECK=1
 import os
 import platform
 import re
+import shutil
+import subprocess
 import sys
+import sysconfig
+import tempfile
+import warnings
 
 import numpy
 import scipy.linalg
@@ -54,6 +64,34 @@ def _write_blas_int_pxi():
 
 _write_blas_int_pxi()
 
+def _openmp_flags():
+    """["-fopenmp"] if the C compiler builds and links an OpenMP program, else []."""
+    if os.environ.get("NNCORE_OPENMP", "1").strip().lower() in ("0", "false", "no", "off"):
+        return []
+    if sys.platform == "win32":
+        return []
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    if not shutil.which(cc[0]):
+        cc = ["cc"]
+    source = "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(source)
+        try:
+            result = subprocess.run(cc + ["-fopenmp", src, "-o", os.path.join(tmp, "probe")],
+                                    capture_output=True, timeout=60)
+            ok = result.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+    if not ok:
+        warnings.warn("nncore: the C compiler does not support OpenMP (-fopenmp); "
+                      "building single-threaded kernels")
+        return []
+    return ["-fopenmp"]
+
+
+openmp = _openmp_flags()
 boundscheck = _flag("NNCORE_BOUNDSCHECK")
 native = _flag("NNCORE_NATIVE")
 if sys.platform == "win32":
@@ -80,7 +118,8 @@ extensions = [
         include_dirs=[numpy.get_include(), os.path.join(HERE, "nncore")],
         depends=["nncore/_simd.h", "nncore/_kernels.pyx"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=base_args + flags,
+        extra_compile_args=base_args + flags + openmp,
+        extra_link_args=openmp,
     )
     for name, flags in variants
 ]

@@ -581,8 +581,8 @@ cdef void _check_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
     if L < 1 or acts.shape[0] != L:
         raise ValueError("kernel: sizes must have one entry more than acts")
     for l in range(L + 1):
-        if sizes[l] < 1:
-            raise ValueError("kernel: layer sizes must be positive")
+        if sizes[l] < 1 or sizes[l] > 2147483647:
+            raise ValueError("kernel: layer sizes must be in [1, 2**31 - 1] (BLAS sizes)")
     for l in range(L):
         if acts[l] < IDENTITY or acts[l] > SOFTPLUS:
             raise ValueError(f"kernel: unknown activation code {acts[l]}")
@@ -743,7 +743,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                   Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t n_batches,
                   Py_ssize_t kind, double lr, double momentum, bint nesterov,
                   double weight_decay, double beta1, double beta2, double eps,
-                  double alpha, Py_ssize_t step):
+                  double alpha, Py_ssize_t step, double loss_sum=0,
+                  double weight_sum=0):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
     Batch b holds rows ``order[b*B : (b+1)*B]`` of X (the last one may be shorter);
@@ -753,8 +754,10 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     ``w_batch`` are gather buffers of ``batch_size`` rows (empty when the matching
     input is empty).
 
-    Returns ``(loss_sum, weight_sum, batches_done, steps_done, status)``: the sum over
-    finished batches of (batch loss x batch weight), the sum of their weights, how many
+    Returns ``(loss_sum, weight_sum, batches_done, steps_done, status)``: the given
+    ``loss_sum`` plus, over finished batches, (batch loss x batch weight), the given
+    ``weight_sum`` plus their weights (carrying the sums through the calls of an epoch
+    keeps the epoch's loss independent of how it was cut into calls), how many
     batches were finished, how many optimizer steps were applied (a batch whose
     weights are all zero is skipped without a step), and ``Status.OK`` or
     ``Status.NONFINITE_LOSS`` when a batch's loss was NaN or infinite (that batch's
@@ -766,7 +769,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef bint gather = order.shape[0] > 0
     cdef bint has_T = T.shape[0] > 0, has_labels = labels.shape[0] > 0
     cdef bint has_w = sample_weight.shape[0] > 0
-    cdef double batch_loss, wsum, loss_sum = 0, weight_sum = 0
+    cdef double batch_loss, wsum
     cdef int status = OK
     cdef OptimizerConfig cfg
     cdef const floating* Xb
@@ -792,7 +795,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
         raise ValueError("kernel: optimizer state 1 does not match params")
     if kind != SGD and state2.shape[0] != n_params:
         raise ValueError("kernel: optimizer state 2 does not match params")
-    if B < 1 or work.shape[0] < workspace_size(sizes, B):
+    if B < 1 or B > 2147483647 or work.shape[0] < workspace_size(sizes, B):
         raise ValueError("kernel: workspace too small for the batch size")
     if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
         raise ValueError("kernel: batch range outside the data")

@@ -47,6 +47,22 @@
 #define NN_BLAS_ABOVE ((ptrdiff_t)1 << 15)
 #endif
 
+/* Products with more multiply-adds than this use several threads (when built with
+ * OpenMP): below it, waking the threads costs more than it saves. Only builds that
+ * never call BLAS thread their own products: a BLAS pool and an OpenMP pool taking
+ * turns would each spin on the cores the other needs. */
+#if NN_VBYTES == 64
+#define NN_PARALLEL_ABOVE ((ptrdiff_t)1 << 18)
+#else
+#define NN_PARALLEL_ABOVE ((ptrdiff_t)1 << 62)
+#endif
+
+#if defined(_OPENMP)
+#define NN_PRAGMA(x) _Pragma(#x)
+#else
+#define NN_PRAGMA(x)
+#endif
+
 /* The most lanes a vector has (AVX-512 floats); sizes the packing buffer. */
 #define NN_MAX_LANES 16
 
@@ -194,6 +210,8 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
                  int accumulate, T *pack)                                             \
 {                                                                                     \
     const ptrdiff_t V = NAME##_V;                                                     \
+    const ptrdiff_t n_panels = (N + 2 * V - 1) / (2 * V);                             \
+    const ptrdiff_t n_tiles = (M + NN_MR - 1) / NN_MR;                                \
     /* The packing buffer must be vector-aligned for the aligned panel loads. */      \
     T *bp0 = (T *)(((uintptr_t)pack + NN_VBYTES - 1) & ~(uintptr_t)(NN_VBYTES - 1));  \
     if (K == 0) {                                                                     \
@@ -201,14 +219,20 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
             for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(T));   \
         return;                                                                       \
     }                                                                                 \
+    /* Threads (when built with OpenMP and the product is large enough to pay for    \
+       waking them) split the panels and then the tiles; every element of C is       \
+       summed in the same order whatever the thread count, so results are the same. */ \
+    NN_PRAGMA(omp parallel if (M * N * K > NN_PARALLEL_ABOVE))                        \
     for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                                     \
         ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                               \
         int acc = accumulate || pc > 0;                                               \
         /* Pack B[pc:pc+kc, :] into panels: width 2V, or V for a narrow last one. */  \
-        T *bp = bp0;                                                                  \
-        for (ptrdiff_t j = 0; j < N; j += 2 * V) {                                    \
-            ptrdiff_t w = N - j <= V ? V : 2 * V;                                      \
+        NN_PRAGMA(omp for schedule(static))                                           \
+        for (ptrdiff_t q = 0; q < n_panels; q++) {                                    \
+            ptrdiff_t j = q * 2 * V;                                                  \
+            ptrdiff_t w = N - j <= V ? V : 2 * V;                                     \
             ptrdiff_t valid = N - j < w ? N - j : w;                                  \
+            T *bp = bp0 + q * 2 * V * kc;                                             \
             for (ptrdiff_t p = 0; p < kc; p++) {                                      \
                 const T *src = B + (pc + p) * rsb + j * csb;                          \
                 T *dst = bp + p * w;                                                  \
@@ -219,22 +243,22 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
                 }                                                                     \
                 for (ptrdiff_t u = valid; u < w; u++) dst[u] = 0;                     \
             }                                                                         \
-            bp += kc * w;                                                             \
         }                                                                             \
         /* Sweep each panel with row tiles. */                                        \
-        bp = bp0;                                                                     \
-        for (ptrdiff_t j = 0; j < N; j += 2 * V) {                                    \
-            ptrdiff_t w = N - j <= V ? V : 2 * V;                                      \
-            ptrdiff_t cols = N - j < w ? N - j : w;                                   \
-            for (ptrdiff_t i = 0; i < M; i += NN_MR) {                                \
+        NN_PRAGMA(omp for collapse(2) schedule(static))                               \
+        for (ptrdiff_t q = 0; q < n_panels; q++) {                                    \
+            for (ptrdiff_t t = 0; t < n_tiles; t++) {                                 \
+                ptrdiff_t j = q * 2 * V, i = t * NN_MR;                               \
+                ptrdiff_t w = N - j <= V ? V : 2 * V;                                 \
+                ptrdiff_t cols = N - j < w ? N - j : w;                               \
                 ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;                       \
                 const T *a = A + i * rsa + pc * csa;                                  \
+                const T *bp = bp0 + q * 2 * V * kc;                                   \
                 if (w == V)                                                           \
                     NAME##_tile1(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc); \
                 else                                                                  \
                     NAME##_tile2(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc); \
             }                                                                         \
-            bp += kc * w;                                                             \
         }                                                                             \
     }                                                                                 \
 }
@@ -262,7 +286,8 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
 NN_DEFINE_GEMM(float, nn_gemm_f)
 NN_DEFINE_GEMM(double, nn_gemm_d)
 
-/* Values the packing buffer of nn_gemm_* needs for an N-column product. */
+/* Values the packing buffer of nn_gemm_* needs for an N-column product: each panel
+ * is laid out at a stride of 2 vectors, so threads can pack them independently. */
 #define NN_GEMM_PACK_SIZE(N) (NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)
 
 #endif /* NNCORE_SIMD_H */

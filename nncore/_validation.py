@@ -98,10 +98,21 @@ def as_array(data, name):
     return arr
 
 
+def _all_finite(arr, chunk=1 << 18):
+    """np.isfinite(arr).all(), a chunk of rows at a time: the boolean temporary stays
+    small (about 256 KiB), so checking a large X does not raise peak memory."""
+    flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    rows = max(1, chunk // max(1, flat.shape[1]))
+    for start in range(0, flat.shape[0], rows):
+        if not np.isfinite(flat[start:start + rows]).all():
+            return False
+    return True
+
+
 def _ensure_finite(arr, name, original=None):
     """ValueError naming the first NaN or inf of ``arr``; ``original`` is the array
     before conversion, to tell an overflow in the conversion from a bad value."""
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         bad = tuple(np.argwhere(~np.isfinite(arr))[0])
         where = ", ".join(str(int(i)) for i in bad)
         if original is not None and original.shape == arr.shape and \

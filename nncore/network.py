@@ -403,9 +403,11 @@ class Network:
             Passes over the data, >= 0.
         batch_size : int, default 32
             Rows per batch, >= 1; a batch size above n_samples means one batch.
-        optimizer : Optimizer, optional
+        optimizer : Optimizer or str, optional
             Keeps its state between calls. None continues with the optimizer of the
-            previous ``fit`` call, or a new ``Adam()`` on the first call.
+            previous ``fit`` call, or a new ``Adam()`` on the first call. A name
+            (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``) means a new one with
+            default hyperparameters.
         shuffle : bool, default True
             True: each epoch takes the rows in a permutation drawn from the network's
             seeded generator. False: batches are rows ``[0:B]``, ``[B:2B]``, ..., the
@@ -423,14 +425,22 @@ class Network:
 
         Raises
         ------
+        ValueError, TypeError
+            Bad arguments, named in the message; raised before anything changes.
         TrainingDiverged
-            The loss became NaN or infinite. The parameters and the optimizer state
-            are restored to the end of the last good epoch.
+            The loss became NaN or infinite (or the parameters or optimizer state
+            did). The parameters, the optimizer state and step count, and the
+            shuffling generator are restored to the end of the last good epoch;
+            ``self.history`` holds the good epochs.
         KeyboardInterrupt
             On Ctrl-C, within a fraction of a second. The network and optimizer are
             left as after the last completed batch (consistent, usable, and a later
-            ``fit`` continues from there); ``self.history`` holds the completed
-            epochs, with ``interrupted`` set.
+            ``fit`` continues from there; if that batch's update was not finite, as
+            at the start of its epoch); ``self.history`` holds the completed epochs,
+            with ``interrupted`` set.
+        MemoryError
+            The workspace for ``batch_size`` rows does not fit; the message gives
+            its size. Raised before anything changes.
         """
         epochs = _validation.check_int(epochs, "epochs", 0)
         batch_size = _validation.check_int(batch_size, "batch_size", 1)
@@ -482,18 +492,17 @@ class Network:
                             self._flat, self._grads, s1, s2, self._sizes, self._acts,
                             LOSSES[self._loss], X, T, labels, w, order, work, T_batch,
                             labels_batch, w_batch, B, batch, count, kind, *hyper,
-                            optimizer.step)
+                            optimizer.step, loss_sum, weight_sum)
                         elapsed = time.perf_counter() - t0
                         optimizer.step += steps
                         batch += done
-                        loss_sum += ls
-                        weight_sum += ws
+                        loss_sum, weight_sum = ls, ws
                         if status != _kernels.Status.OK:
                             saved.restore()
                             raise _diverged("the loss became NaN or infinite", epoch,
                                             batch, optimizer.lr)
                         if done == count and elapsed > 0:
-                            per_chunk = _next_chunk(per_chunk, elapsed)
+                            per_chunk = _next_chunk(per_chunk, count, elapsed)
                         if sigint.fired and batch < n_batches:
                             # (a finished epoch is recorded first, below)
                             self._interrupted(history, saved, per_chunk, sigint)
@@ -523,9 +532,12 @@ class Network:
         sigint.raise_if_fired()
 
 
-def _next_chunk(per_chunk, elapsed):
-    """Batches per kernel call so that one call takes about _TRAIN_CHUNK_SECONDS."""
-    target = per_chunk * _TRAIN_CHUNK_SECONDS / elapsed
+def _next_chunk(per_chunk, count, elapsed):
+    """Batches per kernel call so that one call takes about _TRAIN_CHUNK_SECONDS,
+    from the last call's ``count`` batches in ``elapsed`` seconds (``count`` is below
+    ``per_chunk`` for the last, shorter chunk of an epoch: timing it as a full one
+    would overestimate the speed and make the next call, and Ctrl-C, 8x slower)."""
+    target = count * _TRAIN_CHUNK_SECONDS / elapsed
     # Grow at most 8x a step: the first calls are timed with cold caches.
     return max(1, min(int(target), 8 * per_chunk, 1 << 20))
 

@@ -1,17 +1,27 @@
-"""Thread control for the BLAS libraries that run nncore's matrix products.
+"""Thread control for nncore's matrix products and optimizer passes.
 
-nncore's kernels call BLAS through SciPy (``scipy.linalg.cython_blas``); NumPy's and
-SciPy's wheels each carry their own OpenBLAS with its own thread pool. Both are set
-through threadpoolctl, so the two pools never exceed the number asked for. The
-kernels themselves start no threads.
+Two kinds of thread pool can run nncore's arithmetic: the OpenMP pool of the kernels
+themselves (large matrix products and optimizer passes, when the package was built
+with OpenMP), and the BLAS libraries that NumPy's and SciPy's wheels each carry
+(OpenBLAS, with its own pthread pool; the kernels call SciPy's for products that a
+build hands to BLAS). Both are set through threadpoolctl. The kernels never run an
+OpenMP region and a BLAS call at the same time, so with a limit of n each part of a
+training step uses at most n threads and the cores are never oversubscribed.
+
+By default every pool uses all cores. Two networks trained at the same time in two
+Python threads each use that many: limit them (``set_num_threads(1)``) to avoid
+oversubscription.
 """
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import _validation
 
+_APIS = ("blas", "openmp")
+
 
 def set_num_threads(n):
-    """Use at most ``n`` threads (>= 1) in every BLAS library loaded in this process.
+    """Use at most ``n`` threads (>= 1) in nncore's kernels and every BLAS library
+    loaded in this process.
 
     Returns a threadpoolctl limiter; used as a context manager it restores the
     previous limits on exit::
@@ -20,11 +30,11 @@ def set_num_threads(n):
             net.fit(X, y)
     """
     n = _validation.check_int(n, "n", 1)
-    return threadpool_limits(limits=n, user_api="blas")
+    return threadpool_limits(limits=n)
 
 
 def get_num_threads():
-    """The largest thread count among the loaded BLAS libraries."""
+    """The largest thread count among the loaded BLAS and OpenMP thread pools."""
     counts = [info["num_threads"] for info in threadpool_info()
-              if info.get("user_api") == "blas"]
+              if info.get("user_api") in _APIS]
     return max(counts) if counts else 1

@@ -48,11 +48,13 @@ def assert_same_state(before, after):
     assert before["history_loss"] == after["history_loss"], "net.history changed"
 
 
-def regression_data(n=40, n_in=3, n_out=2, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, n_in))
-    y = np.tanh(X @ rng.normal(size=(n_in, n_out))) + 0.1 * rng.normal(size=(n, n_out))
-    return X, y
+def assert_same_history(a, b):
+    """Epoch losses equal to rounding. (Parameters are bit-for-bit reproducible, but an
+    epoch's loss is summed per kernel call, and where the calls split an epoch depends
+    on timing.)"""
+    a, b = list(a), list(b)
+    assert len(a) == len(b), (a, b)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
 
 
 def targets_for(loss, n, k, rng):

@@ -35,11 +35,13 @@ def pytest_report_header(config):
         lines.append(f"nncore {nncore.__version__} from {Path(nncore.__file__).parent}")
     except Exception as exc:  # the header must not hide the real error, shown later
         lines.append(f"nncore does not import: {exc!r}")
-    pyx = ROOT / "nncore" / "_kernels.pyx"
-    if _EXTENSIONS and pyx.exists():
-        if min(e.stat().st_mtime for e in _EXTENSIONS) < pyx.stat().st_mtime:
-            lines.append("WARNING: nncore/_kernels.pyx is newer than the built extension; "
-                         "rebuild with: python setup.py build_ext --inplace")
+    sources = [p for pattern in ("*.pyx", "*.pxd", "*.pxi", "*.h")
+               for p in (ROOT / "nncore").glob(pattern)]
+    if _EXTENSIONS and sources:
+        newest = max(sources, key=lambda p: p.stat().st_mtime)
+        if min(e.stat().st_mtime for e in _EXTENSIONS) < newest.stat().st_mtime:
+            lines.append(f"WARNING: nncore/{newest.name} is newer than the built "
+                         "extension; rebuild with: python setup.py build_ext --inplace")
     return lines
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import nncore
 from nncore import reference
-from _helpers import assert_same_state, regression_data, state_of, targets_for
+from _helpers import assert_same_history, assert_same_state, state_of, targets_for
 
 LOSSES = ("mse", "binary_cross_entropy", "cross_entropy", "gaussian_nll")
 
@@ -373,7 +373,7 @@ def _results(dtype, X, y, sample_weight=None, loss="cross_entropy", shuffle=True
 
 
 def _assert_same_results(a, b):
-    assert a["history"] == b["history"]
+    assert_same_history(a["history"], b["history"])
     for key in ("forward", "predict"):
         assert a[key].dtype == b[key].dtype
         np.testing.assert_array_equal(a[key], b[key])

@@ -1,0 +1,84 @@
+"""The float32 activations run on vectorized approximations of exp, tanh and sigmoid
+(nncore/_simd.h); they must stay within a few float32 ulp of the exact values.
+
+They are reached through the real code path: a 1-1 Dense layer with weight 1 and bias
+0 outputs f(x) for each input x, in every compiled build this CPU runs.
+"""
+import importlib
+
+import numpy as np
+import pytest
+
+import nncore
+from nncore import _dispatch, network
+
+BUILDS = [name for name in _dispatch.supported()
+          if importlib.util.find_spec("nncore." + _dispatch._MODULES[name]) is not None]
+
+# Inputs: a dense sweep, the region where tanh switches formula, tiny and huge values.
+X = np.concatenate([
+    np.linspace(-12, 12, 200001),
+    np.linspace(-0.45, 0.45, 20001),
+    np.geomspace(1e-30, 1e-3, 2000), -np.geomspace(1e-30, 1e-3, 2000),
+    np.array([0.0, -0.0, 20.0, -20.0, 50.0, -50.0, 88.0, -88.0, 100.0, -100.0]),
+]).astype(np.float32)
+
+EXACT = {
+    "tanh": np.tanh,
+    "sigmoid": lambda x: np.exp(-np.logaddexp(0.0, -x)),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+}
+
+
+def _activate(build, activation, x):
+    saved = network._kernels
+    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
+    try:
+        net = nncore.Network([nncore.Dense(1, 1, activation)], dtype="float32")
+        net.params[0][...] = 1
+        net.params[1][...] = 0
+        return net.forward(x.reshape(-1, 1)).ravel()
+    finally:
+        network._kernels = saved
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_fast_activation_within_a_few_ulp(build, activation):
+    got = _activate(build, activation, X).astype(np.float64)
+    exact = EXACT[activation](X.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    # Sigmoid's smallest outputs (x < -87) fall below float32's normal range, where the
+    # approximation clamps: there only the absolute error matters.
+    err = np.abs(got - exact)
+    tiny = np.abs(exact) < 1e-37
+    assert np.all(err[~tiny] <= 4 * ulp[~tiny]), float(np.max(err[~tiny] / ulp[~tiny]))
+    assert np.all(err[tiny] < 1e-37)
+    assert np.all(np.isfinite(got))
+    # Odd symmetry of tanh, and the range of both, hold exactly.
+    if activation == "tanh":
+        assert np.array_equal(_activate(build, "tanh", -X), -got.astype(np.float32))
+        assert np.all(np.abs(got) <= 1)
+    else:
+        assert np.all((got >= 0) & (got <= 1))
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_cross_entropy_float32_matches_float64(build):
+    """The float32 softmax uses the fast exp; the loss must match float64 closely."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(scale=3.0, size=(500, 20))
+    y = rng.integers(0, 7, 500)
+    layers = [nncore.Dense(20, 7)]
+    net64 = nncore.Network(layers, loss="cross_entropy", dtype="float64", seed=1)
+    net32 = nncore.Network(layers, loss="cross_entropy", dtype="float32", seed=1)
+    saved = network._kernels
+    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
+    try:
+        l32, g32 = net32.loss_and_grads(X, y)
+    finally:
+        network._kernels = saved
+    l64, g64 = net64.loss_and_grads(X.astype(np.float32).astype(np.float64), y)
+    assert l32 == pytest.approx(l64, rel=1e-5)
+    for a, b in zip(g32, g64):
+        assert np.abs(a - b).max() <= 1e-5 * max(1.0, np.abs(b).max())
