@@ -32,6 +32,17 @@ import numpy
 import scipy.linalg
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class ParallelBuildExt(build_ext):
+    """Compile the kernel builds side by side (one job per core): each is a large C
+    file, and built one after another they dominate the install time."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -125,6 +136,7 @@ extensions = [
 ]
 
 setup(
+    cmdclass={"build_ext": ParallelBuildExt},
     ext_modules=cythonize(
         extensions,
         compiler_directives={
@@ -138,5 +150,6 @@ setup(
         # The directive values are part of the build: a bounds-checked build must
         # not be mistaken for an up-to-date unchecked one.
         force=True,
+        nthreads=os.cpu_count() or 1,
     )
 )

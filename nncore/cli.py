@@ -1,0 +1,261 @@
+"""The ``nncore`` command: train a network on a built-in data set, or run the benchmarks.
+
+::
+
+    python -m nncore train                      # 2-64-64-3 ReLU net on a 3-class spiral
+    python -m nncore train --dataset digits --epochs 20 --optimizer sgd --lr 0.05
+    python -m nncore bench ...                  # all arguments go to nncore.bench.main
+
+``train`` prints the training loss after every epoch (and the test accuracy, where the
+data set has a held-out part), then the final train and test accuracy and the time
+spent in ``fit``. Exit status: 0 on success; 2 for a bad argument, whether argparse or
+nncore itself (a ``ValueError``/``TypeError``) rejects it; 1 when training fails (the
+loss diverged, a data set's optional package is missing); 130 on Ctrl-C.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+PROG = "nncore"
+
+# Per data set: the network and training defaults that the command line can override.
+DATASET_DEFAULTS = {
+    "spiral": {"hidden": (64, 64), "activation": "relu", "epochs": 100, "batch_size": 32},
+    "digits": {"hidden": (64,), "activation": "relu", "epochs": 20, "batch_size": 32},
+    "xor": {"hidden": (8,), "activation": "tanh", "epochs": 300, "batch_size": 4},
+}
+
+# Optimizer name -> (class name in nncore, default learning rate for this command).
+OPTIMIZERS = {
+    "adam": ("Adam", 1e-2),
+    "adamw": ("AdamW", 1e-2),
+    "sgd": ("SGD", 1e-1),
+    "rmsprop": ("RMSprop", 1e-2),
+}
+
+_SPIRAL_TEST_SEED_OFFSET = 1_000_003   # the test spiral is drawn with seed + this
+_DIGITS_TEST_FRACTION = 0.2
+
+
+class CommandError(Exception):
+    """A failure to report as ``nncore: error: ...`` with the given exit status."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
+
+
+def _hidden_sizes(text):
+    """``"64,64"`` -> ``(64, 64)``; ``""`` or ``"none"`` -> ``()`` (no hidden layer)."""
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes >= 1 such as 64,64; got {text!r}")
+    return sizes
+
+
+def build_parser():
+    """The argument parser of the ``nncore`` command."""
+    from . import ACTIVATIONS, __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="nncore: dense neural networks trained on the CPU by compiled "
+                    "Cython kernels.")
+    parser.add_argument("--version", action="version", version=f"nncore {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    defaults = "; ".join(
+        f"{name}: {','.join(map(str, d['hidden'])) or 'none'} {d['activation']}, "
+        f"{d['epochs']} epochs, batch {d['batch_size']}"
+        for name, d in DATASET_DEFAULTS.items())
+    lrs = ", ".join(f"{name} {lr:g}" for name, (_, lr) in OPTIMIZERS.items())
+    train = commands.add_parser(
+        "train", help="train a network on a built-in data set",
+        description="Train a dense network on a built-in data set, printing the loss "
+                    "per epoch and the final accuracy.",
+        epilog=f"Defaults per data set: {defaults}. Default learning rates: {lrs}. "
+               "spiral is tested on a second spiral drawn with another seed, digits "
+               "on a seeded 20% hold-out; xor has no test set.")
+    train.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS), default="spiral",
+                       help="built-in data set (default: spiral; digits needs "
+                            "scikit-learn)")
+    train.add_argument("--epochs", type=int, metavar="N",
+                       help="passes over the training data (default: per data set)")
+    train.add_argument("--batch-size", type=int, metavar="B",
+                       help="rows per minibatch (default: per data set)")
+    train.add_argument("--hidden", type=_hidden_sizes, metavar="SIZES",
+                       help="hidden layer sizes, comma-separated, e.g. 64,64; 'none' "
+                            "for no hidden layer (default: per data set)")
+    train.add_argument("--activation", choices=list(ACTIVATIONS),
+                       help="activation of the hidden layers (default: per data set)")
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
+                       help="default: adam")
+    train.add_argument("--lr", type=float, metavar="X",
+                       help="learning rate (default: per optimizer)")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="default: float32")
+    train.add_argument("--seed", type=int, default=0, metavar="S",
+                       help="seeds the data, the weights and the shuffling (default: 0)")
+    train.add_argument("--threads", type=int, metavar="T",
+                       help="threads for the kernels and BLAS, through "
+                            "nncore.set_num_threads (default: all cores)")
+    train.add_argument("--log-every", type=int, default=1, metavar="K",
+                       help="print every K-th epoch, and the last (default: 1)")
+    train.set_defaults(run=_train)
+
+    # Listed for --help only: main() hands "bench" and everything after it to
+    # nncore.bench.main before this parser sees them.
+    commands.add_parser("bench", add_help=False,
+                        help="run the benchmarks (arguments: python -m nncore bench "
+                             "--help)")
+    return parser
+
+
+def _load(name, seed):
+    """(X_train, y_train, X_test, y_test, n_outputs, loss); the test pair may be None."""
+    from . import datasets
+
+    if name == "spiral":
+        X, y = datasets.make_spiral(seed=seed)
+        X_test, y_test = datasets.make_spiral(seed=seed + _SPIRAL_TEST_SEED_OFFSET)
+        return X, y, X_test, y_test, int(np.max(y)) + 1, "cross_entropy"
+    if name == "digits":
+        try:
+            X, y = datasets.load_digits()
+        except ImportError as exc:
+            raise CommandError(f"the digits data set needs scikit-learn "
+                               f"(pip install scikit-learn): {exc}") from None
+        order = np.random.default_rng(seed).permutation(len(X))
+        n_test = int(round(_DIGITS_TEST_FRACTION * len(X)))
+        test, tr = order[:n_test], order[n_test:]
+        return X[tr], y[tr], X[test], y[test], int(np.max(y)) + 1, "cross_entropy"
+    if name == "xor":
+        X, y = datasets.make_xor()
+        y = np.asarray(y, dtype=float).reshape(len(X), 1)
+        return X, y, None, None, 1, "binary_cross_entropy"
+    raise CommandError(f"unknown data set {name!r}", status=2)
+
+
+def _train(args):
+    import nncore
+
+    defaults = DATASET_DEFAULTS[args.dataset]
+    epochs = defaults["epochs"] if args.epochs is None else args.epochs
+    batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
+    hidden = defaults["hidden"] if args.hidden is None else args.hidden
+    activation = args.activation or defaults["activation"]
+    class_name, default_lr = OPTIMIZERS[args.optimizer]
+    lr = default_lr if args.lr is None else args.lr
+    for flag, value, minimum in (("--epochs", epochs, 0), ("--batch-size", batch_size, 1),
+                                 ("--threads", args.threads, 1),
+                                 ("--log-every", args.log_every, 1)):
+        if value is not None and value < minimum:
+            raise ValueError(f"{flag} must be >= {minimum}; got {value}")
+
+    X, y, X_test, y_test, n_outputs, loss = _load(args.dataset, args.seed)
+    dtype = np.dtype(args.dtype)
+    # Converted once here, so that each per-epoch fit call has nothing to copy.
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if X_test is not None:
+        X_test = np.ascontiguousarray(X_test, dtype=dtype)
+
+    sizes = [X.shape[1], *hidden, n_outputs]
+    layers = [nncore.Dense(a, b, activation=activation)
+              for a, b in zip(sizes[:-2], sizes[1:-1])]
+    layers.append(nncore.Dense(sizes[-2], sizes[-1]))
+    net = nncore.Network(layers, loss=loss, dtype=args.dtype, seed=args.seed)
+    optimizer = getattr(nncore, class_name)(lr=lr)
+    if args.threads is not None:
+        limiter = nncore.set_num_threads(args.threads)
+    else:
+        limiter = None
+
+    split = f"{len(X)} train" + ("" if X_test is None else f" / {len(X_test)} test")
+    print(f"nncore {nncore.__version__}: {args.dataset} ({split} samples, "
+          f"{X.shape[1]} features, {max(n_outputs, 2)} classes)")
+    hidden_text = f"{activation} hidden" if hidden else "no hidden layer"
+    print(f"network: {'-'.join(map(str, sizes))}, {hidden_text}, loss {loss}, "
+          f"{args.dtype}, {optimizer!r}, batch {batch_size}, seed {args.seed}, "
+          f"{nncore.get_num_threads()} thread(s)", flush=True)
+
+    width = len(str(epochs))
+    seconds = 0.0
+    try:
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            try:
+                history = net.fit(X, y, epochs=1, batch_size=batch_size,
+                                  optimizer=optimizer)
+            except nncore.TrainingDiverged:
+                state = f"epoch {epoch - 1}" if epoch > 1 else "initialisation"
+                raise CommandError(
+                    f"the loss became NaN or infinite in epoch {epoch} (the weights are "
+                    f"restored to those after {state}). Try a lower --lr (this run: "
+                    f"{lr:g}) or another optimizer.") from None
+            seconds += time.perf_counter() - t0
+            if epoch % args.log_every and epoch != epochs:
+                continue
+            line = f"epoch {epoch:{width}d}/{epochs}  loss {history.loss[-1]:.6f}"
+            if X_test is not None:
+                line += f"  test accuracy {net.evaluate(X_test, y_test)['accuracy']:.4f}"
+            print(line, flush=True)
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
+
+    result = f"train accuracy {net.evaluate(X, y)['accuracy']:.4f}"
+    if X_test is not None:
+        result += f"  test accuracy {net.evaluate(X_test, y_test)['accuracy']:.4f}"
+    print(result)
+    rate = f" ({epochs * len(X) / seconds:,.0f} samples/s)" if seconds > 0 else ""
+    print(f"training time {seconds:.3f} s{rate}")
+    return 0
+
+
+def _bench(argv):
+    try:
+        from . import bench
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.bench":
+            raise
+        raise CommandError("the benchmarks (nncore/bench.py) are not part of this "
+                           "installation") from None
+    status = bench.main(list(argv))
+    return 0 if status is None else int(status)
+
+
+def main(argv=None):
+    """Run the ``nncore`` command with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit status: 0 success, 1 failure, 2 bad arguments, 130 Ctrl-C.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == "bench":
+            return _bench(argv[1:])
+        args = build_parser().parse_args(argv)    # exits 2 by itself on bad usage
+        return args.run(args)
+    except (ValueError, TypeError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python's exit-time
+        # flush of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
