@@ -33,7 +33,7 @@ Row-major products go to BLAS as column-major ones on the transposed problem
 kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
-from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, fabs, pow, isfinite
+from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, sqrtf, fabs, pow, isfinite
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -62,6 +62,14 @@ cdef inline floating fast_exp(floating x) noexcept nogil:
         return nn_expf(x)
     else:
         return exp(x)
+
+
+cdef inline floating fsqrt(floating x) noexcept nogil:
+    """Square root in the argument's own precision (libm's sqrt would widen float)."""
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
 
 
 cdef inline floating fast_tanh(floating x) noexcept nogil:
@@ -535,25 +543,25 @@ cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
                 p[i] *= decay
                 s1[i] = b1 * s1[i] + (1 - b1) * g
                 s2[i] = b2 * s2[i] + (1 - b2) * g * g
-                p[i] -= step_size * s1[i] / (sqrt(s2[i]) * inv_sqrt_bc2 + eps)
+                p[i] -= step_size * s1[i] / (fsqrt(s2[i]) * inv_sqrt_bc2 + eps)
         else:
             for i in range(n):
                 g = grad[i] + wd * p[i]
                 s1[i] = b1 * s1[i] + (1 - b1) * g
                 s2[i] = b2 * s2[i] + (1 - b2) * g * g
-                p[i] -= step_size * s1[i] / (sqrt(s2[i]) * inv_sqrt_bc2 + eps)
+                p[i] -= step_size * s1[i] / (fsqrt(s2[i]) * inv_sqrt_bc2 + eps)
     elif cfg.kind == RMSPROP:
         if mu > 0:
             for i in range(n):
                 g = grad[i] + wd * p[i]
                 s2[i] = alpha * s2[i] + (1 - alpha) * g * g
-                s1[i] = mu * s1[i] + g / (sqrt(s2[i]) + eps)
+                s1[i] = mu * s1[i] + g / (fsqrt(s2[i]) + eps)
                 p[i] -= lr * s1[i]
         else:
             for i in range(n):
                 g = grad[i] + wd * p[i]
                 s2[i] = alpha * s2[i] + (1 - alpha) * g * g
-                p[i] -= lr * g / (sqrt(s2[i]) + eps)
+                p[i] -= lr * g / (fsqrt(s2[i]) + eps)
 
 
 # --------------------------------------------------------------------------------

@@ -58,9 +58,16 @@
 #endif
 
 #if defined(_OPENMP)
+#include <omp.h>
 #define NN_PRAGMA(x) _Pragma(#x)
+#define NN_MAX_THREADS() omp_get_max_threads()
+#define NN_NUM_THREADS() omp_get_num_threads()
+#define NN_THREAD_NUM() omp_get_thread_num()
 #else
 #define NN_PRAGMA(x)
+#define NN_MAX_THREADS() 1
+#define NN_NUM_THREADS() 1
+#define NN_THREAD_NUM() 0
 #endif
 
 /* The most lanes a vector has (AVX-512 floats); sizes the packing buffer. */
@@ -205,6 +212,51 @@ static inline void NAME##_tile1(ptrdiff_t kc, const T *a, ptrdiff_t rsa,        
         if (r < rows) NAME##_store(c + r * ldc, x0[r], cols, accumulate);             \
 }                                                                                     \
                                                                                       \
+/* Pack panel q of B's rows pc .. pc+kc-1 (width 2V, or V for a narrow last panel,   \
+   zero-padded) at its own place in the packing buffer. */                            \
+static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t pc, ptrdiff_t kc,           \
+                                   ptrdiff_t N, const T *B, ptrdiff_t rsb,            \
+                                   ptrdiff_t csb, T *bp0)                             \
+{                                                                                     \
+    const ptrdiff_t V = NAME##_V;                                                     \
+    ptrdiff_t j = q * 2 * V;                                                          \
+    ptrdiff_t w = N - j <= V ? V : 2 * V;                                             \
+    ptrdiff_t valid = N - j < w ? N - j : w;                                          \
+    T *bp = bp0 + q * 2 * V * NN_KC;   /* a fixed place per panel */                                                     \
+    for (ptrdiff_t p = 0; p < kc; p++) {                                              \
+        const T *src = B + (pc + p) * rsb + j * csb;                                  \
+        T *dst = bp + p * w;                                                          \
+        if (csb == 1) {                                                               \
+            memcpy(dst, src, valid * sizeof(T));                                      \
+        } else {                                                                      \
+            for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];              \
+        }                                                                             \
+        for (ptrdiff_t u = valid; u < w; u++) dst[u] = 0;                             \
+    }                                                                                 \
+    return bp;                                                                        \
+}                                                                                     \
+                                                                                      \
+/* Row tiles t0 .. t1-1 of C's columns under packed panel q. */                       \
+static inline void NAME##_sweep(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,              \
+                                ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t M, ptrdiff_t N, \
+                                const T *A, ptrdiff_t rsa, ptrdiff_t csa,             \
+                                const T *bp, T *C, int acc)                           \
+{                                                                                     \
+    const ptrdiff_t V = NAME##_V;                                                     \
+    ptrdiff_t j = q * 2 * V;                                                          \
+    ptrdiff_t w = N - j <= V ? V : 2 * V;                                             \
+    ptrdiff_t cols = N - j < w ? N - j : w;                                           \
+    for (ptrdiff_t t = t0; t < t1; t++) {                                             \
+        ptrdiff_t i = t * NN_MR;                                                      \
+        ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;                               \
+        const T *a = A + i * rsa + pc * csa;                                          \
+        if (w == V)                                                                   \
+            NAME##_tile1(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);     \
+        else                                                                          \
+            NAME##_tile2(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);     \
+    }                                                                                 \
+}                                                                                     \
+                                                                                      \
 static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rsa,    \
                  ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C,       \
                  int accumulate, T *pack)                                             \
@@ -214,52 +266,45 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
     const ptrdiff_t n_tiles = (M + NN_MR - 1) / NN_MR;                                \
     /* The packing buffer must be vector-aligned for the aligned panel loads. */      \
     T *bp0 = (T *)(((uintptr_t)pack + NN_VBYTES - 1) & ~(uintptr_t)(NN_VBYTES - 1));  \
+    int threaded = M * N * K > NN_PARALLEL_ABOVE && NN_MAX_THREADS() > 1;             \
     if (K == 0) {                                                                     \
         if (!accumulate)                                                              \
             for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(T));   \
         return;                                                                       \
     }                                                                                 \
     /* Threads (when built with OpenMP and the product is large enough to pay for    \
-       waking them) split the panels and then the tiles; every element of C is       \
-       summed in the same order whatever the thread count, so results are the same. */ \
-    NN_PRAGMA(omp parallel if (M * N * K > NN_PARALLEL_ABOVE))                        \
+       waking them) split the panels: each packs and sweeps its own, with no barrier \
+       until the end. Every element of C is summed in the same order whatever the    \
+       thread count, so the results are the same. */                                 \
+    if (!threaded || n_panels >= NN_MAX_THREADS()) {                                  \
+        NN_PRAGMA(omp parallel if (threaded))                                         \
+        {                                                                             \
+            ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();                    \
+            ptrdiff_t q0 = id * n_panels / nt, q1 = (id + 1) * n_panels / nt;         \
+            for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                             \
+                ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                       \
+                for (ptrdiff_t q = q0; q < q1; q++) {                                 \
+                    const T *bp = NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);        \
+                    NAME##_sweep(q, 0, n_tiles, pc, kc, M, N, A, rsa, csa, bp, C,     \
+                                 accumulate || pc > 0);                               \
+                }                                                                     \
+            }                                                                         \
+        }                                                                             \
+        return;                                                                       \
+    }                                                                                 \
+    /* Fewer panels than threads (a narrow C): the panels are packed once, then the  \
+       threads split the row tiles. */                                                \
+    NN_PRAGMA(omp parallel)                                                           \
     for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                                     \
         ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                               \
-        int acc = accumulate || pc > 0;                                               \
-        /* Pack B[pc:pc+kc, :] into panels: width 2V, or V for a narrow last one. */  \
-        NN_PRAGMA(omp for schedule(static))                                           \
-        for (ptrdiff_t q = 0; q < n_panels; q++) {                                    \
-            ptrdiff_t j = q * 2 * V;                                                  \
-            ptrdiff_t w = N - j <= V ? V : 2 * V;                                     \
-            ptrdiff_t valid = N - j < w ? N - j : w;                                  \
-            T *bp = bp0 + q * 2 * V * kc;                                             \
-            for (ptrdiff_t p = 0; p < kc; p++) {                                      \
-                const T *src = B + (pc + p) * rsb + j * csb;                          \
-                T *dst = bp + p * w;                                                  \
-                if (csb == 1) {                                                       \
-                    memcpy(dst, src, valid * sizeof(T));                              \
-                } else {                                                              \
-                    for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];      \
-                }                                                                     \
-                for (ptrdiff_t u = valid; u < w; u++) dst[u] = 0;                     \
-            }                                                                         \
-        }                                                                             \
-        /* Sweep each panel with row tiles. */                                        \
-        NN_PRAGMA(omp for collapse(2) schedule(static))                               \
-        for (ptrdiff_t q = 0; q < n_panels; q++) {                                    \
-            for (ptrdiff_t t = 0; t < n_tiles; t++) {                                 \
-                ptrdiff_t j = q * 2 * V, i = t * NN_MR;                               \
-                ptrdiff_t w = N - j <= V ? V : 2 * V;                                 \
-                ptrdiff_t cols = N - j < w ? N - j : w;                               \
-                ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;                       \
-                const T *a = A + i * rsa + pc * csa;                                  \
-                const T *bp = bp0 + q * 2 * V * kc;                                   \
-                if (w == V)                                                           \
-                    NAME##_tile1(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc); \
-                else                                                                  \
-                    NAME##_tile2(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc); \
-            }                                                                         \
-        }                                                                             \
+        NN_PRAGMA(omp single)                                                         \
+        for (ptrdiff_t q = 0; q < n_panels; q++)                                      \
+            NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);                              \
+        ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();                        \
+        for (ptrdiff_t q = 0; q < n_panels; q++)                                      \
+            NAME##_sweep(q, id * n_tiles / nt, (id + 1) * n_tiles / nt, pc, kc, M, N, \
+                         A, rsa, csa, bp0 + q * 2 * V * NN_KC, C, accumulate || pc > 0); \
+        NN_PRAGMA(omp barrier)                                                        \
     }                                                                                 \
 }
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
 from nncore import _dispatch
 
@@ -48,17 +49,33 @@ def test_matmul_matches_numpy(build, dtype, path, M, N, K, ta, tb, accumulate, s
 
 
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-@pytest.mark.parametrize("shape", [(256, 1024, 784), (33, 100, 600), (1, 1, 1)])
-def test_matmul_large_and_degenerate_shapes(build, shape):
-    """Several K blocks (K > 256), many panels, and the 1x1x1 product."""
+@pytest.mark.parametrize("shape", [(256, 1024, 784), (33, 100, 600), (31, 40, 489),
+                                   (1024, 10, 300), (1, 1, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_matmul_large_and_degenerate_shapes(build, shape, threads):
+    """Several K blocks (K > 256), many panels, fewer panels than threads, the 1x1x1
+    product; on one thread and on two (the threaded paths split panels or rows, and
+    must give the same bits as one thread)."""
     M, N, K = shape
     rng = np.random.default_rng(0)
     A = rng.normal(size=(M, K)).astype(np.float32)
     B = rng.normal(size=(K, N)).astype(np.float32)
-    C = np.full((M, N), np.nan, dtype=np.float32)    # beta = 0 must overwrite NaN
-    build.matmul_into(A, B, C, False, False, False, 1)
+    C0 = rng.normal(size=(M, N)).astype(np.float32)
     expected = A.astype(np.float64) @ B.astype(np.float64)
-    assert np.abs(C - expected).max() <= 1e-5 * np.sqrt(K) * 4
+    results = []
+    for accumulate in (False, True):
+        C = C0.copy() if accumulate else np.full((M, N), np.nan, np.float32)
+        with threadpool_limits(threads):
+            for _ in range(3):      # races, if any, show up as run-to-run differences
+                out = C.copy()
+                build.matmul_into(A, B, out, False, False, accumulate, 1)
+                results.append(out)
+        want = expected + C0 if accumulate else expected
+        assert np.abs(results[-1] - want).max() <= 1e-5 * np.sqrt(K) * 4
+    with threadpool_limits(1):
+        single = np.full((M, N), np.nan, np.float32)
+        build.matmul_into(A, B, single, False, False, False, 1)
+    assert all(np.array_equal(r, single) for r in results[:3])
 
 
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
