@@ -247,3 +247,20 @@ def check_labels(y, n_samples, n_classes, name="y"):
                          f"[0, {n_classes - 1}] for an output of width {n_classes}; "
                          f"got {arr[bad]} at index {bad}")
     return np.ascontiguousarray(arr, dtype=np.intp)
+
+
+def allocate(shape, dtype, what):
+    """np.zeros, with a MemoryError that says what and how large.
+
+    A request larger than the machine's physical memory is refused before it is
+    made: with memory overcommit the allocation could succeed and the process be
+    killed later, when the pages are touched.
+    """
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    try:
+        check_fits_in_memory(size)
+        return np.zeros(shape, dtype=dtype)
+    except (MemoryError, ValueError):   # ValueError: NumPy's "array is too big"
+        raise MemoryError(f"cannot allocate {format_bytes(size)} for "
+                          f"{what} (shape {shape}, {np.dtype(dtype).name})"
+                          f"{memory_note(size)}") from None

@@ -5,7 +5,6 @@ compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it doe
 per-batch arithmetic.
 """
 import math
-import signal
 import threading
 import time
 
@@ -13,113 +12,17 @@ import numpy as np
 
 from . import _validation
 from ._dispatch import kernels as _kernels
+from ._training import SigintDeferred as _SigintDeferred
+from ._training import Snapshot as _Snapshot
+from ._training import next_chunk as _next_chunk
+from ._validation import allocate as _allocate
+from .history import History, TrainingDiverged
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES, check_loss, check_targets
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
-# A chunk of training batches should take about this long (seconds): long enough that
-# the call overhead vanishes, short enough that Ctrl-C is honoured promptly.
-_TRAIN_CHUNK_SECONDS = 0.05
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite during ``fit``.
-
-    Attributes
-    ----------
-    epoch : int
-        0-based epoch (of this ``fit`` call) in which it happened.
-    batch : int
-        0-based batch within that epoch.
-    """
-
-    def __init__(self, message, epoch, batch):
-        super().__init__(message)
-        self.epoch = epoch
-        self.batch = batch
-
-
-class History:
-    """What ``fit`` recorded.
-
-    Attributes
-    ----------
-    loss : list of float
-        Per completed epoch, the sample-weighted mean of the batch losses (each
-        computed before that batch's update).
-    epochs : int
-        Number of completed epochs.
-    interrupted : bool
-        True when the call was stopped by KeyboardInterrupt.
-    """
-
-    def __init__(self):
-        self.loss = []
-        self.interrupted = False
-
-    @property
-    def history(self):
-        """Keras-style dict view: ``{"loss": [...]}``."""
-        return {"loss": list(self.loss)}
-
-    @property
-    def epochs(self):
-        return len(self.loss)
-
-    def __len__(self):
-        return len(self.loss)
-
-    def __repr__(self):
-        last = f", last loss {self.loss[-1]:.6g}" if self.loss else ""
-        flag = ", interrupted" if self.interrupted else ""
-        return f"History({self.epochs} epochs{last}{flag})"
-
-
-class _SigintDeferred:
-    """Within the block, SIGINT sets a flag instead of raising at an arbitrary point.
-
-    The training loop looks at the flag between kernel calls, where the network is
-    consistent, and raises ``KeyboardInterrupt`` there. Only the main thread can
-    install signal handlers; elsewhere this does nothing (SIGINT goes to the main
-    thread anyway).
-    """
-
-    def __init__(self):
-        self.fired = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            old = signal.getsignal(signal.SIGINT)
-            # SIGINT ignored, or handled outside Python (old is None): leave it be.
-            if old is not None and old is not signal.SIG_IGN:
-                try:
-                    signal.signal(signal.SIGINT, self._handler)
-                    self._old = old
-                except ValueError:   # e.g. an embedded interpreter
-                    self._old = None
-        return self
-
-    def _handler(self, signum, frame):
-        self.fired = True
-
-    def __exit__(self, exc_type, exc, tb):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
-        if self.fired and exc_type is None:
-            # Ctrl-C after the last check (e.g. while the last epoch was recorded):
-            # honour it here rather than lose it.
-            self.fired = False
-            raise KeyboardInterrupt
-        return False
-
-    def raise_if_fired(self):
-        if self.fired:
-            self.fired = False
-            raise KeyboardInterrupt
 
 
 class Network:
@@ -499,7 +402,7 @@ class Network:
                         loss_sum, weight_sum = ls, ws
                         if status != _kernels.Status.OK:
                             saved.restore()
-                            raise _diverged("the loss became NaN or infinite", epoch,
+                            raise TrainingDiverged.during("the loss became NaN or infinite", epoch,
                                             batch, optimizer.lr)
                         if done == count and elapsed > 0:
                             per_chunk = _next_chunk(per_chunk, count, elapsed)
@@ -509,7 +412,7 @@ class Network:
                     if not saved.live_is_finite():
                         # The loss was finite, but the last updates were not.
                         saved.restore()
-                        raise _diverged("the parameters or optimizer state became NaN "
+                        raise TrainingDiverged.during("the parameters or optimizer state became NaN "
                                         "or infinite (the loss itself was still finite)",
                                         epoch, n_batches - 1, optimizer.lr)
                     history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
@@ -532,16 +435,6 @@ class Network:
         sigint.raise_if_fired()
 
 
-def _next_chunk(per_chunk, count, elapsed):
-    """Batches per kernel call so that one call takes about _TRAIN_CHUNK_SECONDS,
-    from the last call's ``count`` batches in ``elapsed`` seconds (``count`` is below
-    ``per_chunk`` for the last, shorter chunk of an epoch: timing it as a full one
-    would overestimate the speed and make the next call, and Ctrl-C, 8x slower)."""
-    target = count * _TRAIN_CHUNK_SECONDS / elapsed
-    # Grow at most 8x a step: the first calls are timed with cold caches.
-    return max(1, min(int(target), 8 * per_chunk, 1 << 20))
-
-
 class _Release:
     __slots__ = ("_lock",)
 
@@ -554,65 +447,3 @@ class _Release:
     def __exit__(self, *exc):
         self._lock.release()
         return False
-
-
-class _Snapshot:
-    """Parameters and optimizer state at the start of an epoch, in buffers allocated
-    once per ``fit`` call, so that a diverged epoch can be undone."""
-
-    def __init__(self, network, optimizer):
-        self._net = network
-        self._opt = optimizer
-        self._flat = np.empty_like(network._flat)
-        self._state = [np.empty_like(s) for s in optimizer._state]
-        self._step = optimizer.step
-        self._rng_state = network._rng.bit_generator.state
-        self._finite = np.empty(network._flat.shape, dtype=bool)
-
-    def take(self):
-        np.copyto(self._flat, self._net._flat)
-        for saved, live in zip(self._state, self._opt._state):
-            np.copyto(saved, live)
-        self._step = self._opt.step
-        # The shuffling generator too: a retried fit draws what the undone one drew.
-        self._rng_state = self._net._rng.bit_generator.state
-
-    def restore(self):
-        np.copyto(self._net._flat, self._flat)
-        for saved, live in zip(self._state, self._opt._state):
-            np.copyto(live, saved)
-        self._opt.step = self._step
-        self._net._rng.bit_generator.state = self._rng_state
-
-    def live_is_finite(self):
-        """Whether the live parameters and optimizer state are all finite (checked
-        once per epoch, into a buffer allocated once)."""
-        for live in [self._net._flat] + list(self._opt._state):
-            if not np.isfinite(live, out=self._finite).all():
-                return False
-        return True
-
-
-def _diverged(what, epoch, batch, lr):
-    return TrainingDiverged(
-        f"{what} in epoch {epoch} (0-based, of this fit call), batch {batch}: the "
-        "parameters and optimizer state are restored to the end of the last good "
-        f"epoch. Try a lower learning rate (lr={lr:g}) or scale the inputs.",
-        epoch, batch)
-
-
-def _allocate(shape, dtype, what):
-    """np.zeros, with a MemoryError that says what and how large.
-
-    A request larger than the machine's physical memory is refused before it is
-    made: with memory overcommit the allocation could succeed and the process be
-    killed later, when the pages are touched.
-    """
-    size = math.prod(shape) * np.dtype(dtype).itemsize
-    try:
-        _validation.check_fits_in_memory(size)
-        return np.zeros(shape, dtype=dtype)
-    except (MemoryError, ValueError):   # ValueError: NumPy's "array is too big"
-        raise MemoryError(f"cannot allocate {_validation.format_bytes(size)} for "
-                          f"{what} (shape {shape}, {np.dtype(dtype).name})"
-                          f"{_validation.memory_note(size)}") from None

@@ -7,7 +7,7 @@ The same suite runs in CI against kernels built with NNCORE_BOUNDSCHECK=1, where
 out-of-range index inside the kernels is an IndexError (and so a failure here)."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncore

@@ -327,12 +327,13 @@ def test_signal_mid_epoch_leaves_the_state_after_the_last_completed_batch(monkey
 
 
 def test_chunk_size_follows_the_measured_speed():
-    """Kernel calls are sized to take ~_TRAIN_CHUNK_SECONDS, so that Ctrl-C waits at
+    """Kernel calls are sized to take ~TRAIN_CHUNK_SECONDS, so that Ctrl-C waits at
     most about that long. The short last chunk of an epoch is timed for what it ran:
     1 batch in 0.1 ms means 500 batches per 50 ms, not 8x the previous chunk."""
-    target = network_module._TRAIN_CHUNK_SECONDS
+    from nncore import _training
+    target = _training.TRAIN_CHUNK_SECONDS
     assert target <= 0.1
-    next_chunk = network_module._next_chunk
+    next_chunk = _training.next_chunk
     assert next_chunk(1000, 1, 1e-4) == int(target / 1e-4)
     assert next_chunk(100, 100, 100 * 1e-3) == int(target / 1e-3)
     assert next_chunk(10, 10, 1e-6) == 80                 # grows at most 8x a step

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import _kernels, reference
+from nncore import reference
 from conftest import (LOSS_CASES, copy_params, loss_name, make_data, make_sample_weight,
                       output_width, rel_err, seed_of)
 

@@ -1,0 +1,103 @@
+"""The machinery around the training loop of ``Network.fit``: deferring Ctrl-C to a
+point where the network is consistent, snapshots that undo a diverged epoch, and the
+number of batches per kernel call."""
+import signal
+import threading
+
+import numpy as np
+
+# A chunk of training batches should take about this long (seconds): long enough that
+# the call overhead vanishes, short enough that Ctrl-C is honoured promptly.
+TRAIN_CHUNK_SECONDS = 0.05
+
+
+class SigintDeferred:
+    """Within the block, SIGINT sets a flag instead of raising at an arbitrary point.
+
+    The training loop looks at the flag between kernel calls, where the network is
+    consistent, and raises ``KeyboardInterrupt`` there. Only the main thread can
+    install signal handlers; elsewhere this does nothing (SIGINT goes to the main
+    thread anyway).
+    """
+
+    def __init__(self):
+        self.fired = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            old = signal.getsignal(signal.SIGINT)
+            # SIGINT ignored, or handled outside Python (old is None): leave it be.
+            if old is not None and old is not signal.SIG_IGN:
+                try:
+                    signal.signal(signal.SIGINT, self._handler)
+                    self._old = old
+                except ValueError:   # e.g. an embedded interpreter
+                    self._old = None
+        return self
+
+    def _handler(self, signum, frame):
+        self.fired = True
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+        if self.fired and exc_type is None:
+            # Ctrl-C after the last check (e.g. while the last epoch was recorded):
+            # honour it here rather than lose it.
+            self.fired = False
+            raise KeyboardInterrupt
+        return False
+
+    def raise_if_fired(self):
+        if self.fired:
+            self.fired = False
+            raise KeyboardInterrupt
+
+
+class Snapshot:
+    """Parameters and optimizer state at the start of an epoch, in buffers allocated
+    once per ``fit`` call, so that a diverged epoch can be undone."""
+
+    def __init__(self, network, optimizer):
+        self._net = network
+        self._opt = optimizer
+        self._flat = np.empty_like(network._flat)
+        self._state = [np.empty_like(s) for s in optimizer._state]
+        self._step = optimizer.step
+        self._rng_state = network._rng.bit_generator.state
+        self._finite = np.empty(network._flat.shape, dtype=bool)
+
+    def take(self):
+        np.copyto(self._flat, self._net._flat)
+        for saved, live in zip(self._state, self._opt._state):
+            np.copyto(saved, live)
+        self._step = self._opt.step
+        # The shuffling generator too: a retried fit draws what the undone one drew.
+        self._rng_state = self._net._rng.bit_generator.state
+
+    def restore(self):
+        np.copyto(self._net._flat, self._flat)
+        for saved, live in zip(self._state, self._opt._state):
+            np.copyto(live, saved)
+        self._opt.step = self._step
+        self._net._rng.bit_generator.state = self._rng_state
+
+    def live_is_finite(self):
+        """Whether the live parameters and optimizer state are all finite (checked
+        once per epoch, into a buffer allocated once)."""
+        for live in [self._net._flat] + list(self._opt._state):
+            if not np.isfinite(live, out=self._finite).all():
+                return False
+        return True
+
+
+def next_chunk(per_chunk, count, elapsed):
+    """Batches per kernel call so that one call takes about TRAIN_CHUNK_SECONDS,
+    from the last call's ``count`` batches in ``elapsed`` seconds (``count`` is below
+    ``per_chunk`` for the last, shorter chunk of an epoch: timing it as a full one
+    would overestimate the speed and make the next call, and Ctrl-C, 8x slower)."""
+    target = count * TRAIN_CHUNK_SECONDS / elapsed
+    # Grow at most 8x a step: the first calls are timed with cold caches.
+    return max(1, min(int(target), 8 * per_chunk, 1 << 20))
