@@ -33,6 +33,7 @@ Row-major products go to BLAS as column-major ones on the transposed problem
 kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, sqrtf, fabs, pow, isfinite
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -55,6 +56,7 @@ cdef extern from "_simd.h" nogil:
     Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
     const int NN_VBYTES
     const Py_ssize_t NN_BLAS_ABOVE
+    int NN_MAX_THREADS() noexcept
 
 
 cdef inline floating fast_exp(floating x) noexcept nogil:
@@ -110,6 +112,10 @@ cpdef enum Status:
 # BLAS; smaller ones run in the kernels' own tiled loop (nncore/_simd.h). The cut-over
 # depends on the instruction set this module was compiled for; it was measured.
 BLAS_ABOVE = NN_BLAS_ABOVE
+
+cdef enum:
+    # An optimizer pass over more parameters than this is split across threads.
+    _OPTIMIZER_PARALLEL_ABOVE = 65536
 VECTOR_BYTES = NN_VBYTES
 
 # Compile-time constants (C macros, so loops that use them still vectorize).
@@ -497,6 +503,27 @@ ctypedef struct OptimizerConfig:
 cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
                          floating* p, const floating* grad, floating* s1,
                          floating* s2) noexcept nogil:
+    """One update of all n parameters (optimizer_range), on several threads when the
+    array is large: each thread updates its own contiguous part, so the result does
+    not depend on the thread count."""
+    cdef Py_ssize_t parts = NN_MAX_THREADS() if n > _OPTIMIZER_PARALLEL_ABOVE else 1
+    cdef Py_ssize_t c, lo, hi
+    if parts == 1:
+        # Not even an OpenMP region: entering one costs microseconds, a small
+        # network's whole step.
+        optimizer_range(cfg, t, n, p, grad, s1, s2)
+        return
+    for c in prange(parts, schedule="static", chunksize=1):
+        lo = c * n // parts
+        hi = (c + 1) * n // parts
+        optimizer_range(cfg, t, hi - lo, p + lo, grad + lo,
+                        s1 + lo if s1 != NULL else NULL,
+                        s2 + lo if s2 != NULL else NULL)
+
+
+cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
+                          floating* p, const floating* grad, floating* s1,
+                          floating* s2) noexcept nogil:
     """One update of step number t (1-based), PyTorch's rules (see reference.py).
 
     s1 is SGD's momentum buffer, Adam's first moment or RMSprop's momentum buffer;

@@ -257,6 +257,23 @@ static inline void NAME##_sweep(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,        
     }                                                                                 \
 }                                                                                     \
                                                                                       \
+/* Panels q0 .. q1-1 of C, all rows: pack each panel, then sweep it. */             \
+static inline void NAME##_panels(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,       \
+                                 ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A,   \
+                                 ptrdiff_t rsa, ptrdiff_t csa, const T *B,            \
+                                 ptrdiff_t rsb, ptrdiff_t csb, T *C, int accumulate,  \
+                                 T *bp0)                                              \
+{                                                                                     \
+    for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                                     \
+        ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                               \
+        for (ptrdiff_t q = q0; q < q1; q++) {                                         \
+            const T *bp = NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);                \
+            NAME##_sweep(q, 0, n_tiles, pc, kc, M, N, A, rsa, csa, bp, C,             \
+                         accumulate || pc > 0);                                       \
+        }                                                                             \
+    }                                                                                 \
+}                                                                                     \
+                                                                                      \
 static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rsa,    \
                  ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C,       \
                  int accumulate, T *pack)                                             \
@@ -276,19 +293,18 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
        waking them) split the panels: each packs and sweeps its own, with no barrier \
        until the end. Every element of C is summed in the same order whatever the    \
        thread count, so the results are the same. */                                 \
-    if (!threaded || n_panels >= NN_MAX_THREADS()) {                                  \
-        NN_PRAGMA(omp parallel if (threaded))                                         \
+    if (!threaded) {                                                                  \
+        /* No OpenMP region at all: entering one costs microseconds. */               \
+        NAME##_panels(0, n_panels, n_tiles, M, N, K, A, rsa, csa, B, rsb, csb, C,     \
+                      accumulate, bp0);                                               \
+        return;                                                                       \
+    }                                                                                 \
+    if (n_panels >= NN_MAX_THREADS()) {                                               \
+        NN_PRAGMA(omp parallel)                                                       \
         {                                                                             \
             ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();                    \
-            ptrdiff_t q0 = id * n_panels / nt, q1 = (id + 1) * n_panels / nt;         \
-            for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                             \
-                ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                       \
-                for (ptrdiff_t q = q0; q < q1; q++) {                                 \
-                    const T *bp = NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);        \
-                    NAME##_sweep(q, 0, n_tiles, pc, kc, M, N, A, rsa, csa, bp, C,     \
-                                 accumulate || pc > 0);                               \
-                }                                                                     \
-            }                                                                         \
+            NAME##_panels(id * n_panels / nt, (id + 1) * n_panels / nt, n_tiles,      \
+                          M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0);     \
         }                                                                             \
         return;                                                                       \
     }                                                                                 \

@@ -192,6 +192,10 @@ PEER_MODULES = {
     "sklearn": ("sklearn", "pip install scikit-learn"),
 }
 
+_PEER_LIBRARY = {"nncore": "nncore", "numpy": "numpy", "torch": "torch",
+                 "torch-fused": "torch", "jax-step": "jax", "jax-scan": "jax",
+                 "sklearn": "scikit-learn"}
+
 PREDICT_PEERS = ("nncore", "numpy", "torch", "jax-step", "sklearn")
 PREDICT_LABELS = {
     "nncore": "nncore",
@@ -1466,23 +1470,38 @@ def report(results):
         f"{', AVX-512' if m.get('avx512') else ''}; Python {m.get('python')}, "
         f"NumPy {m.get('numpy')}; {m.get('platform')}.")
     vers = {}
-    for key, agg in results["train"].items():
-        if agg and agg.get("version"):
-            vers[key.split("/")[-1]] = agg["version"]
+    for key, runs in (list((results.get("train_raw") or {}).items())
+                      + list((results.get("predict_raw") or {}).items())):
+        lib = _PEER_LIBRARY.get(key.split("/")[-1], key.split("/")[-1])
+        for r in runs:
+            if r.get("status") == "ok" and r.get("version"):
+                vers.setdefault(lib, {})[r["version"]] = None
     if vers:
-        add("Versions: " + ", ".join(f"{p} {v}" for p, v in sorted(vers.items())) + ".")
+        add("Versions: " + ", ".join(f"{p} {' / '.join(sorted(v))}" for p, v in sorted(vers.items()))
+            + "." + (" (More than one build of a library was seen: it was rebuilt during "
+                     "the run.)" if any(len(v) > 1 for v in vers.values()) else ""))
     blas = next((g.get("blas") for g in results["gemm"].values() if g.get("blas")), None)
     if blas:
-        add("BLAS: " + "; ".join(f"{b.get('internal_api')} {b.get('version')} "
-                                 f"({b.get('architecture')}) in "
-                                 f"{os.path.basename(os.path.dirname(b.get('filepath') or ''))}"
-                                 for b in blas)
-            + (f"; OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}" if m.get("OPENBLAS_CORETYPE")
-               else "") + ".")
+        parts = []
+        for b in blas:
+            where = os.path.basename(os.path.dirname(os.path.dirname(b.get("filepath") or "")))
+            lib = os.path.basename(os.path.dirname(b.get("filepath") or ""))
+            text = " ".join(str(x) for x in (b.get("internal_api"), b.get("version")) if x)
+            if b.get("architecture"):
+                text += f" ({b['architecture']} kernels)"
+            parts.append(f"{text} in {lib if lib.endswith('.libs') else where + '/' + lib}")
+        add("Thread pools: " + "; ".join(parts)
+            + (f"; OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']} in the environment"
+               if m.get("OPENBLAS_CORETYPE") else "") + ".")
     add(f"Protocol: each measurement in a fresh process{' pinned to its CPUs' if st.get('pinned') else ''}; "
         f"1 warm-up epoch, then timed epochs (>= {st['min_time']:g} s, >= {st['min_repeats']}); "
         f"median over {st['rounds']} process(es). Rows: "
         + ", ".join(f"{c} {results['rows'][c]}" for c in st["configs"]) + ".")
+    if results.get("command"):
+        add(f"Command: `{results['command']}`"
+            + (f" ({results['wall_s'] / 60:.0f} min)." if results.get("wall_s") else "."))
+    if results.get("interrupted"):
+        add("**Interrupted**: the tables hold what was measured before the interruption.")
     shares = [a.get("foreign_cpu") for a in list(results["train"].values())
               + list((results.get("predict") or {}).values()) if a and a.get("foreign_cpu") is not None]
     if shares:
@@ -1741,6 +1760,8 @@ def _targets(results):
 
 def main(argv=None) -> int:
     """Command line entry point (``python -m nncore bench``); returns the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
     args = _build_parser().parse_args(argv)
     if args.from_json:
         with open(args.from_json) as f:
@@ -1749,6 +1770,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         results = run(args)
         results["wall_s"] = time.perf_counter() - t0
+        results["command"] = " ".join(["python -m nncore bench"] + list(argv))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=1)
