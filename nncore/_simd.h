@@ -226,8 +226,10 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t pc, ptrdiff_t kc,     
     for (ptrdiff_t p = 0; p < kc; p++) {                                              \
         const T *src = B + (pc + p) * rsb + j * csb;                                  \
         T *dst = bp + p * w;                                                          \
+        /* A loop, not memcpy: rows are short and a library call per row costs     \
+           more than the copy. */                                                     \
         if (csb == 1) {                                                               \
-            memcpy(dst, src, valid * sizeof(T));                                      \
+            for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u];                    \
         } else {                                                                      \
             for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];              \
         }                                                                             \

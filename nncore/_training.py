@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 
+from ._dispatch import kernels as _kernels
+
 # A chunk of training batches should take about this long (seconds): long enough that
 # the call overhead vanishes, short enough that Ctrl-C is honoured promptly.
 TRAIN_CHUNK_SECONDS = 0.05
@@ -101,3 +103,18 @@ def next_chunk(per_chunk, count, elapsed):
     target = count * TRAIN_CHUNK_SECONDS / elapsed
     # Grow at most 8x a step: the first calls are timed with cold caches.
     return max(1, min(int(target), 8 * per_chunk, 1 << 20))
+
+
+def epoch_order(rng, n, out=None):
+    """The order in which an epoch of ``fit(shuffle=True)`` takes the rows.
+
+    A uniformly random permutation of ``range(n)`` drawn from the NumPy Generator
+    ``rng``: ``n`` 32-bit integers from ``rng.integers``, then a Fisher-Yates shuffle
+    in the kernels (``_kernels.shuffle_into`` gives the exact rule). Written into
+    ``out`` (an ``np.intp`` array of length n) when given; returned.
+    """
+    draws = rng.integers(0, 1 << 32, size=n, dtype=np.uint32)
+    if out is None:
+        out = np.empty(n, dtype=np.intp)
+    _kernels.shuffle_into(out, draws)
+    return out

@@ -14,6 +14,7 @@ from . import _validation
 from ._dispatch import kernels as _kernels
 from ._training import SigintDeferred as _SigintDeferred
 from ._training import Snapshot as _Snapshot
+from ._training import epoch_order as _epoch_order
 from ._training import next_chunk as _next_chunk
 from ._validation import allocate as _allocate
 from .history import History, TrainingDiverged
@@ -377,6 +378,7 @@ class Network:
             labels_batch = np.empty(B if gather and labels.size else 0, np.intp)
             w_batch = np.empty(B if gather and w.size else 0, dt)
             no_order = np.empty(0, np.intp)
+            order_buf = np.empty(n if gather else 0, np.intp)
             saved = _Snapshot(self, optimizer)
             history = History()
             self.history = history
@@ -384,7 +386,7 @@ class Network:
             with _SigintDeferred() as sigint:
                 for epoch in range(epochs):
                     saved.take()
-                    order = self._rng.permutation(n) if gather else no_order
+                    order = _epoch_order(self._rng, n, order_buf) if gather else no_order
                     loss_sum = weight_sum = 0.0
                     batch = 0
                     while batch < n_batches:

@@ -133,3 +133,23 @@ def test_history_does_not_depend_on_how_epochs_are_cut_into_kernel_calls(monkeyp
     for losses, params in results[1:]:
         assert losses == results[0][0]
         assert all(np.array_equal(a, b) for a, b in zip(params, results[0][1]))
+
+
+def test_epoch_order_is_a_uniform_permutation():
+    """The shuffle of fit(shuffle=True): always a permutation, seeded, and uniform (all
+    24 orders of 4 rows come up equally often, by a chi-square test)."""
+    from nncore._training import epoch_order
+    rng = np.random.default_rng(0)
+    big = epoch_order(rng, 100_003)
+    assert big.dtype == np.intp and np.array_equal(np.sort(big), np.arange(100_003))
+    assert np.array_equal(epoch_order(np.random.default_rng(7), 1000),
+                          epoch_order(np.random.default_rng(7), 1000))
+    counts = {}
+    for _ in range(24_000):
+        key = tuple(epoch_order(rng, 4))
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 24
+    observed = np.array(list(counts.values()), dtype=float)
+    chi2 = ((observed - 1000.0) ** 2 / 1000.0).sum()
+    assert chi2 < 60     # 23 degrees of freedom: P(chi2 > 60) < 1e-4
+    assert len(epoch_order(rng, 1)) == 1 and epoch_order(rng, 1)[0] == 0

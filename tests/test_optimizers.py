@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import nncore
+from nncore._training import epoch_order
 from nncore import reference
 from conftest import (copy_params, loss_name, make_data, make_sample_weight,
                       output_width, rel_err, seed_of)
@@ -206,16 +207,16 @@ def replay_generator(net):
                                            ("gaussian_nll", True)])
 def test_shuffled_fit_matches_reference(case, weighted, config):
     """shuffle=True: each epoch (of more than one batch) takes the rows in the order
-    of ``rng.permutation(n)`` from the network's seeded generator, gathering X,
+    of ``nncore._training.epoch_order`` from the network's seeded generator, gathering X,
     targets and sample weights alike."""
     net, acts, X, y, w = setup(case, seed=seed_of("shuffle", case, config) % 1000,
                                weighted=weighted)
     rng = replay_generator(net)
-    orders = [rng.permutation(N) for _ in range(EPOCHS)]
+    orders = [epoch_order(rng, N) for _ in range(EPOCHS)]
     check_against_reference(net, acts, X, y, w, make_optimizer(config), config, EPOCHS,
                             BATCH, shuffle=True, orders=orders)
     # A second call draws on from the same generator.
-    orders = [rng.permutation(N) for _ in range(2)]
+    orders = [epoch_order(rng, N) for _ in range(2)]
     params = copy_params(net)
     net.fit(X, y, epochs=2, batch_size=BATCH, optimizer=make_optimizer(config),
             shuffle=True, sample_weight=w)
