@@ -114,7 +114,7 @@ else:
 # (module, extra flags). The portable module runs anywhere; on x86-64 two more builds
 # of the same source target newer instruction sets, and nncore/_dispatch.py picks the
 # best one the running CPU supports (so a cached wheel never meets an unsupported CPU).
-variants = [("nncore._kernels", ["-march=native"] if native else [])]
+variants = [("nncore._kernels", ["-march=native"] if native else []), ("nncore._blas", [])]
 x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
 if x86 and not native:
     variants += [

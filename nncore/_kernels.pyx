@@ -37,9 +37,19 @@ from cython.parallel cimport prange
 from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, sqrtf, fabs, pow, isfinite
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport sgemm, dgemm
-
 include "_blas_int.pxi"
+
+# SciPy's BLAS products, loaded on first need by _ensure_blas (see nncore/_blas.pyx).
+ctypedef void (*sgemm_t)(char *transa, char *transb, blas_int *m, blas_int *n,
+                         blas_int *k, float *alpha, float *a, blas_int *lda, float *b,
+                         blas_int *ldb, float *beta, float *c,
+                         blas_int *ldc) noexcept nogil
+ctypedef void (*dgemm_t)(char *transa, char *transb, blas_int *m, blas_int *n,
+                         blas_int *k, double *alpha, double *a, blas_int *lda,
+                         double *b, blas_int *ldb, double *beta, double *c,
+                         blas_int *ldc) noexcept nogil
+cdef sgemm_t _sgemm = NULL
+cdef dgemm_t _dgemm = NULL
 
 # Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
 # scalar calls cannot match in loops over small layers (a few ulp; the float64 path
@@ -141,10 +151,10 @@ cdef inline void blas_gemm(char transa, char transb, blas_int m, blas_int n, bla
                            floating* c, blas_int ldc) noexcept nogil:
     """Column-major C := alpha * op(A) op(B) + beta * C through SciPy's BLAS."""
     if floating is float:
-        sgemm(&transa, &transb, &m, &n, &k, &alpha, <float*>a, &lda,
+        _sgemm(&transa, &transb, &m, &n, &k, &alpha, <float*>a, &lda,
               <float*>b, &ldb, &beta, c, &ldc)
     else:
-        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double*>a, &lda,
+        _dgemm(&transa, &transb, &m, &n, &k, &alpha, <double*>a, &lda,
               <double*>b, &ldb, &beta, c, &ldc)
 
 
@@ -167,7 +177,9 @@ cdef void gemm_path(Py_ssize_t path, bint trans_a, bint trans_b, Py_ssize_t M,
     cdef Py_ssize_t ldb = K if trans_b else N
     cdef char ta = b'N', tb = b'N'
     cdef floating one = 1
-    if path == 2 or (path == 0 and M * N * K > NN_BLAS_ABOVE):
+    # BLAS only once loaded (_ensure_blas): the kernels' own loop takes any product.
+    if _sgemm != NULL and (path == 2 or (path == 0 and
+                                         <double>M * N * K > <double>NN_BLAS_ABOVE)):
         # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
         if trans_a:
             ta = b'T'
@@ -604,6 +616,30 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
 # Python entry points: check what the nogil code trusts, then release the GIL
 # --------------------------------------------------------------------------------
 
+cdef int _ensure_blas(bint needed) except -1:
+    """Load SciPy's sgemm/dgemm before nogil code that may call them. ``needed``:
+    whether this call may reach BLAS at all (builds whose own loop takes every
+    product never need it, and so never import SciPy's linear algebra)."""
+    global _sgemm, _dgemm
+    if not needed or _sgemm != NULL:
+        return 0
+    import importlib
+    s, d = importlib.import_module("nncore._blas").gemm_addresses()
+    _dgemm = <dgemm_t><size_t>d
+    _sgemm = <sgemm_t><size_t>s
+    return 0
+
+
+cdef inline bint _may_use_blas(const Py_ssize_t[::1] sizes, Py_ssize_t rows):
+    """Whether a pass over ``rows`` rows has a product above NN_BLAS_ABOVE."""
+    cdef Py_ssize_t l, big = 0
+    for l in range(sizes.shape[0]):
+        if sizes[l] > big:
+            big = sizes[l]
+    # Every product is rows x fan_in x fan_out or fan_in x fan_out x rows.
+    return <double>rows * big * big > <double>NN_BLAS_ABOVE   # (no overflow)
+
+
 def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     """Length of the flat workspace for batches of up to ``rows`` rows.
 
@@ -676,6 +712,7 @@ def forward(const floating[::1] params not None, const Py_ssize_t[::1] sizes not
         raise ValueError("kernel: X or out does not match the layer sizes")
     if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
         raise ValueError("kernel: workspace too small")
+    _ensure_blas(_may_use_blas(sizes, cap))
     with nogil:
         start = 0
         while start < n:
@@ -749,6 +786,7 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads not 
         raise ValueError("kernel: grads does not match params")
     if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
         raise ValueError("kernel: workspace too small")
+    _ensure_blas(_may_use_blas(sizes, cap))
     with nogil:
         if sample_weight.shape[0]:
             for i in range(n):
@@ -869,6 +907,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cfg.eps = eps
     cfg.alpha = alpha
 
+    _ensure_blas(_may_use_blas(sizes, B))
     with nogil:
         Xg = &work[0]
         for b in range(first_batch, first_batch + n_batches):
@@ -946,6 +985,7 @@ def matmul_into(const floating[:, ::1] A not None, const floating[:, ::1] B not 
     dtype = "float32" if floating is float else "float64"
     import numpy
     scratch = numpy.zeros(NN_GEMM_PACK_SIZE(N), dtype=dtype)
+    _ensure_blas(path == 2 or (path == 0 and <double>M * N * K > <double>NN_BLAS_ABOVE))
     with nogil:
         gemm_path(path, trans_a, trans_b, M, N, K, &A[0, 0], &B[0, 0],
                   1 if accumulate else 0, &C[0, 0], &scratch[0])

@@ -34,7 +34,8 @@ Protocol
   ``lower().compile()``) and reported apart. Then timed epochs, repeated until at least
   ``--min-time`` seconds and ``--min-repeats`` epochs; the process reports the median
   epoch. ``--rounds`` processes per measurement, interleaved across peers; the tables
-  show the median over the processes and their spread ((max - min) / median).
+  show the median over the processes and their spread ((max - min) / median of the
+  per-process medians; with one process, the interquartile range of its epochs).
 - Other load: before each measurement the harness waits (``--idle-wait``, within a
   ``--idle-budget`` for the run) while other processes keep more than 10% of the CPUs
   busy, reads from ``/proc/stat`` the share of the CPUs they used meanwhile ("others'
@@ -48,7 +49,10 @@ Protocol
   default 2048) in the same run, at the same thread count and dtype, with NumPy
   (``matmul``), SciPy (``sgemm``/``dgemm``: the BLAS nncore's kernels call), PyTorch
   (``torch.mm``) and JAX (jit ``@``), whichever are installed. The ceiling is the highest
-  of them; every rate is printed. "% ceiling" is a peer's GFLOP/s over that ceiling.
+  of them (``--ceiling-libs`` chooses which count); every rate is printed. "% ceiling"
+  is a peer's GFLOP/s over that ceiling. Note: XLA's GEMM uses AVX-512 where OpenBLAS
+  may not (``OPENBLAS_CORETYPE`` in the environment, or a CPU it does not know), so on
+  such a machine JAX sets the ceiling, about twice OpenBLAS's rate.
 - The peers: ``nncore`` (``Network.fit(epochs=1)`` per timed epoch, input checks
   included), ``numpy`` (``nncore.reference.fit``: the careful NumPy baseline), ``torch``
   (eager, default optimizer), ``torch-fused`` (eager with ``fused=True`` optimizers),
@@ -56,8 +60,9 @@ Protocol
   (the whole epoch in one jit-compiled ``lax.scan``), ``sklearn`` (``MLPClassifier`` /
   ``MLPRegressor`` ``partial_fit``: one epoch, solver sgd/adam, ``alpha=0``, no early
   stopping). A peer that is not installed is skipped with a one-line message.
-- Extras (``--no-extras`` skips them): ``predict`` throughput on medium (nncore, NumPy,
-  PyTorch eager under ``torch.no_grad()``, JAX jit, scikit-learn ``predict_proba``);
+- Extras (``--no-extras`` skips them): ``predict`` throughput on medium, the whole data
+  set per call (nncore, ``reference.forward``, PyTorch eager under ``torch.no_grad()``,
+  JAX jit, scikit-learn ``predict_proba``; those of ``--peers``);
   peak resident memory (``ru_maxrss``) of the processes that trained medium; the
   resident memory and time that ``import nncore`` costs in a fresh interpreter (and the
   peers' imports for comparison); time from the end of ``import nncore`` to the first
@@ -71,10 +76,12 @@ Examples
 ::
 
     python -m nncore bench                       # everything, float32, 1 and 2 threads
+                                                 # (about 30 min on 2 cores)
     python -m nncore bench --quick               # about a quarter of the rows, 1 round
     python -m nncore bench --configs tiny,small --threads 1 --peers nncore,numpy,torch
     python -m nncore bench --dtype float32,float64 --json results.json
     python -m nncore bench --from-json results.json   # re-print saved results
+    python -m nncore bench --from-json f32.json,f64.json   # merge two saved runs
 """
 
 from __future__ import annotations
@@ -199,7 +206,7 @@ _PEER_LIBRARY = {"nncore": "nncore", "numpy": "numpy", "torch": "torch",
 PREDICT_PEERS = ("nncore", "numpy", "torch", "jax-step", "sklearn")
 PREDICT_LABELS = {
     "nncore": "nncore",
-    "numpy": "NumPy (matmul)",
+    "numpy": "NumPy (reference.py)",
     "torch": "PyTorch eager, no_grad",
     "jax-step": "JAX jit",
     "sklearn": "scikit-learn predict_proba",
@@ -339,7 +346,8 @@ def worker_env(threads, base=None):
     if int(threads) == 1:
         # XLA sizes its pool from the CPUs the process may use (pinning does the rest);
         # this flag also keeps Eigen's own contractions on the calling thread.
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+        flags = env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        env["XLA_FLAGS"] = flags.strip()
     env.setdefault("JAX_PLATFORMS", "cpu")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONWARNINGS"] = "ignore"
@@ -541,7 +549,7 @@ class TorchTrainer(Trainer):
         self.version = torch.__version__
         self.cfg = cfg
         torch.manual_seed(seed)
-        tdtype = {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64}[np.dtype(dtype)]
+        tdtype = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
         if params is None:
             params = init_params(cfg, dtype, seed)
         mods = []
@@ -869,7 +877,8 @@ def _work_predict(spec):
     with limit_threads(spec["threads"]):
         out = trainer.predict(X)  # warm-up (and JAX's compile)
         if peer != "sklearn":
-            ref = numpy_forward([p.astype(np.float64) for p in params], cfg, X[:256].astype(np.float64))
+            ref = numpy_forward([p.astype(np.float64) for p in params], cfg,
+                                X[:256].astype(np.float64))
             err = float(np.max(np.abs(np.asarray(out[:256], dtype=np.float64) - ref)))
         else:
             err = None
@@ -1000,8 +1009,9 @@ out.update(bare_mib=r0, numpy_mib=r1 - r0, module_mib=r2 - r1, total_mib=r2 - r0
 if module == "nncore":
     import numpy as np
     first = {}
-    for name, sizes, act, loss, bs in [("tiny", (2, 16, 1), "tanh", "mse", 32),
-                                       ("medium", (784, 256, 128, 10), "relu", "cross_entropy", 128)]:
+    for name, sizes, act, loss, bs in [
+            ("tiny", (2, 16, 1), "tanh", "mse", 32),
+            ("medium", (784, 256, 128, 10), "relu", "cross_entropy", 128)]:
         rng = np.random.default_rng(0)
         X = rng.standard_normal((bs, sizes[0]), dtype=np.float32)
         y = (rng.standard_normal((bs, sizes[-1]), dtype=np.float32) if loss == "mse"
@@ -1246,8 +1256,9 @@ def _build_parser():
                         "(%(default)s)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
     p.add_argument("--json", metavar="PATH", help="also write the raw results here")
-    p.add_argument("--from-json", metavar="PATH",
-                   help="print the tables of a saved --json file; run nothing")
+    p.add_argument("--from-json", metavar="PATH[,PATH...]",
+                   help="print the tables of saved --json files (merged, later files "
+                        "winning); run nothing")
     p.add_argument("--verbose", action="store_true", help="show workers' stderr on errors")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
@@ -1285,9 +1296,11 @@ def run(args):
     quick = args.quick
     rounds = args.rounds if args.rounds is not None else (1 if quick else 3)
     scale = args.scale if args.scale is not None else (0.25 if quick else 1.0)
-    timing = {"min_time": args.min_time if args.min_time is not None else (0.3 if quick else 1.0),
-              "min_repeats": args.min_repeats if args.min_repeats is not None else (1 if quick else 2),
-              "max_repeats": args.max_repeats}
+    timing = {
+        "min_time": args.min_time if args.min_time is not None else (0.3 if quick else 1.0),
+        "min_repeats": (args.min_repeats if args.min_repeats is not None
+                        else (1 if quick else 2)),
+        "max_repeats": args.max_repeats}
     gemm_size = args.gemm_size or (1024 if quick else 2048)
     quiet = args.quiet
     ceiling_libs = _parse_list(args.ceiling_libs, ["numpy", "scipy", "torch", "jax"],
@@ -1383,6 +1396,8 @@ def _measure(results, args, configs, peers, dtypes, threads_list, rounds, timing
     for r in range(rounds):
         for threads in threads_list:
             for peer in PREDICT_PEERS:
+                if peer not in peers and not (peer == "jax-step" and "jax-scan" in peers):
+                    continue
                 if peer in skipped and (peer in PEER_MODULES or peer == "nncore"):
                     continue
                 key = f"{dtype}/{threads}/{peer}"
@@ -1402,6 +1417,26 @@ def _measure(results, args, configs, peers, dtypes, threads_list, rounds, timing
                           argv_extra=[json.dumps([p for p in sys.path if p]), module, _MARK])
         results["imports"][module] = res
         checkpoint()
+
+
+def _merge(saved):
+    """One results dict from several saved runs (say a float32 and a float64 run)."""
+    if len(saved) == 1:
+        return saved[0]
+    out = json.loads(json.dumps(saved[0]))
+    for res in saved[1:]:
+        for key in ("gemm", "train_raw", "predict_raw", "imports", "rows", "skipped"):
+            out.setdefault(key, {}).update(res.get(key) or {})
+        for key in ("configs", "peers", "dtypes", "threads"):
+            merged = list(out["settings"][key])
+            merged += [x for x in res["settings"][key] if x not in merged]
+            out["settings"][key] = merged
+        if res.get("predict_rows"):
+            out["predict_rows"] = res["predict_rows"]
+        out["interrupted"] = out.get("interrupted") or res.get("interrupted")
+    out["command"] = " ; ".join(r["command"] for r in saved if r.get("command"))
+    out["wall_s"] = sum(r.get("wall_s") or 0 for r in saved)
+    return out
 
 
 def _summarize(results):
@@ -1477,7 +1512,11 @@ def report(results):
             if r.get("status") == "ok" and r.get("version"):
                 vers.setdefault(lib, {})[r["version"]] = None
     if vers:
-        add("Versions: " + ", ".join(f"{p} {' / '.join(sorted(v))}" for p, v in sorted(vers.items()))
+        def show(v):
+            v = sorted(v)
+            return v[0] if len(v) == 1 else f"{v[0]} ... {v[-1]} ({len(v)} builds)"
+
+        add("Versions: " + ", ".join(f"{p} {show(v)}" for p, v in sorted(vers.items()))
             + "." + (" (More than one build of a library was seen: it was rebuilt during "
                      "the run.)" if any(len(v) > 1 for v in vers.values()) else ""))
     blas = next((g.get("blas") for g in results["gemm"].values() if g.get("blas")), None)
@@ -1493,7 +1532,8 @@ def report(results):
         add("Thread pools: " + "; ".join(parts)
             + (f"; OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']} in the environment"
                if m.get("OPENBLAS_CORETYPE") else "") + ".")
-    add(f"Protocol: each measurement in a fresh process{' pinned to its CPUs' if st.get('pinned') else ''}; "
+    pinned = " pinned to its CPUs" if st.get("pinned") else ""
+    add(f"Protocol: each measurement in a fresh process{pinned}; "
         f"1 warm-up epoch, then timed epochs (>= {st['min_time']:g} s, >= {st['min_repeats']}); "
         f"median over {st['rounds']} process(es). Rows: "
         + ", ".join(f"{c} {results['rows'][c]}" for c in st["configs"]) + ".")
@@ -1502,8 +1542,8 @@ def report(results):
             + (f" ({results['wall_s'] / 60:.0f} min)." if results.get("wall_s") else "."))
     if results.get("interrupted"):
         add("**Interrupted**: the tables hold what was measured before the interruption.")
-    shares = [a.get("foreign_cpu") for a in list(results["train"].values())
-              + list((results.get("predict") or {}).values()) if a and a.get("foreign_cpu") is not None]
+    aggs = list(results["train"].values()) + list((results.get("predict") or {}).values())
+    shares = [a["foreign_cpu"] for a in aggs if a and a.get("foreign_cpu") is not None]
     if shares:
         busy = sum(x > 0.10 for x in shares)
         add(f"Other processes kept at most {100 * max(shares):.0f}% of the CPUs busy during a "
@@ -1590,6 +1630,10 @@ def report(results):
                                  f"{nn / s:.2f}x" if nn else "-", "", "", "", "", "",
                                  "issue 3, not measured"])
             add(_table(header, rows))
+            if ceil and any(r[5].endswith("%") and float(r[5].rstrip("%")) > 100 for r in rows):
+                add("")
+                add("A share above 100% means a peer's products beat the best large-square "
+                    "GEMM measured here: that GEMM is not this machine's ceiling for this dtype.")
             add("")
 
     if results.get("predict"):
@@ -1764,8 +1808,11 @@ def main(argv=None) -> int:
         argv = sys.argv[1:]
     args = _build_parser().parse_args(argv)
     if args.from_json:
-        with open(args.from_json) as f:
-            results = _summarize(json.load(f))
+        saved = []
+        for path in args.from_json.split(","):
+            with open(path) as f:
+                saved.append(json.load(f))
+        results = _summarize(_merge(saved))
     else:
         t0 = time.perf_counter()
         results = run(args)

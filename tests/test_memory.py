@@ -210,3 +210,21 @@ print(json.dumps(out))
     assert got["workspace"] and "workspace for batches of 2048 rows" in got["workspace"]
     assert "GiB" in got["workspace"]
     assert got["unchanged"] and got["later_fit_ok"]
+
+
+def test_import_is_light():
+    """Importing nncore loads NumPy, threadpoolctl and the kernels, not SciPy's linear
+    algebra (about 29 MiB): the kernels load SciPy's BLAS only when a product may
+    need it, which the AVX-512 build's products never do. After a fit that needs no
+    BLAS it is still not loaded; matmul_into(path=2) loads it on demand."""
+    got = run_child(
+        "import json, sys, numpy as np, nncore\n"
+        "before = 'scipy.linalg' in sys.modules\n"
+        "net = nncore.Network([nncore.Dense(2, 4, 'tanh'), nncore.Dense(4, 1)], seed=0)\n"
+        "net.fit(np.ones((8, 2)), np.ones(8), epochs=1)\n"
+        "after_fit = 'scipy.linalg' in sys.modules\n"
+        "a = np.ones((3, 3), np.float32); c = np.zeros((3, 3), np.float32)\n"
+        "nncore._dispatch.kernels.matmul_into(a, a, c, False, False, False, 2)\n"
+        "print(json.dumps([before, after_fit, 'scipy.linalg' in sys.modules,\n"
+        "                  float(c[0, 0])]))\n")
+    assert got == [False, False, True, 3.0]
