@@ -40,10 +40,11 @@ def _configure_openmp():
     GOMP_SPINCOUNT when it is loaded, i.e. when the kernels are imported. Unset, its
     idle threads fall asleep almost at once (libgomp throttles spinning whenever it
     counts more threads than free CPUs), and waking them for each of the products of
-    a step costs more than the products save. Measured here: the medium benchmark
-    network trained at 23k samples/s on 2 threads with it unset, 276k with
-    GOMP_SPINCOUNT set (300k or 1M spins), against 172k on 1 thread. A user's own
-    setting wins; a libgomp already loaded by another package keeps its own.
+    a step costs more than the products save. Measured here (on a machine shared
+    with other work, so the size is uncertain): the medium benchmark network trained
+    at 23k samples/s on 2 threads with it unset, 276k with GOMP_SPINCOUNT set (300k or
+    1M spins), against 172k on 1 thread. A user's own setting wins; a libgomp
+    already loaded by another package keeps its own.
     """
     os.environ.setdefault("GOMP_SPINCOUNT", "1000000")
 
