@@ -188,7 +188,10 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), the network's dtype; a new array.
         """
-        X = self._check_X(X)
+        return self._forward_checked(self._check_X(X))
+
+    def _forward_checked(self, X):
+        """forward on an X already checked and converted by _check_X."""
         with self._busy():
             out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
             cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
@@ -254,7 +257,11 @@ class Network:
         return self._loss_and_grads(X, y, sample_weight, want_grads=True)
 
     def _loss_and_grads(self, X, y, sample_weight, want_grads):
-        X, T, labels, w = self._targets(X, y, sample_weight)
+        return self._loss_and_grads_checked(*self._targets(X, y, sample_weight),
+                                            want_grads)
+
+    def _loss_and_grads_checked(self, X, T, labels, w, want_grads):
+        """loss_and_grads on arrays already checked and converted by _targets."""
         with self._busy():
             cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
             grads = np.empty_like(self._flat) if want_grads else self._grads
@@ -279,10 +286,10 @@ class Network:
             output against integer labels or the argmax of probability rows) and
             binary_cross_entropy (probability > 0.5 against target > 0.5).
         """
-        result = {"loss": self.loss(X, y, sample_weight)}
+        X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
+        result = {"loss": self._loss_and_grads_checked(X, T, labels, w, False)}
         if self._loss in ("cross_entropy", "binary_cross_entropy"):
-            X, T, labels, w = self._targets(X, y, sample_weight)
-            scores = self.forward(X)
+            scores = self._forward_checked(X)
             if self._loss == "cross_entropy":
                 truth = labels if labels.size else T.argmax(axis=1)
                 hit = scores.argmax(axis=1) == truth
@@ -383,6 +390,7 @@ class Network:
             history = History()
             self.history = history
             per_chunk = getattr(self, "_batches_per_chunk", 1)
+            s1, s2, kind, *hyper = optimizer._kernel_args(dt)    # fixed for this call
             with _SigintDeferred() as sigint:
                 for epoch in range(epochs):
                     saved.take()
@@ -391,7 +399,6 @@ class Network:
                     batch = 0
                     while batch < n_batches:
                         count = min(per_chunk, n_batches - batch)
-                        s1, s2, kind, *hyper = optimizer._kernel_args(dt)
                         t0 = time.perf_counter()
                         ls, ws, done, steps, status = _kernels.train_batches(
                             self._flat, self._grads, s1, s2, self._sizes, self._acts,
