@@ -646,7 +646,11 @@ def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     rows x sizes[0] (gathered input) + for each layer 2 x rows x fan_out (Z and A) +
     2 x rows x max fan_out (deltas) + the matrix products' packing buffer.
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, n = rows * sizes[0]
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, n
+    if rows < 1 or L < 1:
+        raise ValueError(f"workspace_size: need rows >= 1 and at least two sizes; got "
+                         f"rows={rows}, {sizes.shape[0]} sizes")
+    n = rows * sizes[0]
     for l in range(L):
         n += 2 * rows * sizes[l + 1]
     n += 2 * rows * max_width(&sizes[0], L)
