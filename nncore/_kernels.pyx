@@ -220,13 +220,15 @@ cdef inline floating softplus(floating z) noexcept nogil:
 
 cdef inline floating gelu(floating z) noexcept nogil:
     """0.5 z (1 + tanh(c (z + 0.044715 z^3))), c = sqrt(2/pi)."""
-    return <floating>0.5 * z * (1 + fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z)))
+    cdef floating one = 1   # typed: a bare 1 would make Cython compute in double
+    return <floating>0.5 * z * (one + fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z)))
 
 
 cdef inline floating gelu_derivative(floating z) noexcept nogil:
+    cdef floating one = 1
     cdef floating t = fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z))
-    return (<floating>0.5 * (1 + t) + <floating>0.5 * z * (1 - t * t) * <floating>GELU_C
-            * (1 + 3 * <floating>GELU_A * z * z))
+    return (<floating>0.5 * (one + t) + <floating>0.5 * z * (one - t * t) * <floating>GELU_C
+            * (one + <floating>(3 * GELU_A) * z * z))
 
 
 cdef inline bint in_place(Py_ssize_t act) noexcept nogil:
@@ -280,6 +282,9 @@ cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
     """D *= f'(Z), elementwise over n values; f' from the output A where possible."""
     cdef Py_ssize_t i
     cdef floating a
+    # Typed: Cython writes a bare 1 as the double 1.0, which would turn the float32
+    # loops into double arithmetic with conversions both ways.
+    cdef floating one = 1
     if act == IDENTITY:
         return
     elif act == RELU:
@@ -290,15 +295,15 @@ cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
             D[i] = D[i] if A[i] > 0 else <floating>LEAKY_SLOPE * D[i]
     elif act == TANH:
         for i in range(n):
-            D[i] *= 1 - A[i] * A[i]
+            D[i] *= one - A[i] * A[i]
     elif act == SIGMOID:
         for i in range(n):
-            D[i] *= A[i] * (1 - A[i])
+            D[i] *= A[i] * (one - A[i])
     elif act == ELU:
         # f'(z) = exp(z) = f(z) + 1 for z <= 0.
         for i in range(n):
             a = A[i]
-            D[i] = D[i] if a > 0 else D[i] * (a + 1)
+            D[i] = D[i] if a > 0 else D[i] * (a + one)
     elif act == SOFTPLUS:
         # f'(z) = sigmoid(z) = 1 - exp(-f(z)).
         for i in range(n):
@@ -356,14 +361,18 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
             for j in range(1, K):
                 if o[j] > m:
                     m = o[j]
+            # exp(o_j - m) once per class, kept in the delta row: softmax_j is that
+            # over s, which saves a second exp per class.
             s = 0
             for j in range(K):
-                s += fast_exp(<floating>(o[j] - m))
+                e = fast_exp(<floating>(o[j] - m))
+                dr[j] = e
+                s += e
             lse = m + log(s)
             scale = wi / norm
             if labels != NULL:
                 for j in range(K):
-                    dr[j] = <floating>(scale * fast_exp(<floating>(o[j] - lse)))
+                    dr[j] = <floating>(scale * dr[j] / s)
                 row = lse - o[labels[i]]
                 dr[labels[i]] -= <floating>scale
             else:
@@ -373,7 +382,7 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                     tsum += tr[j]
                     row += tr[j] * (lse - o[j])
                 for j in range(K):
-                    dr[j] = <floating>(scale * (fast_exp(<floating>(o[j] - lse)) * tsum - tr[j]))
+                    dr[j] = <floating>(scale * (dr[j] / s * tsum - tr[j]))
         elif loss == GAUSSIAN_NLL:
             k = K // 2
             tr = T + i * k
@@ -559,6 +568,11 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
     cdef floating b1 = <floating>cfg.beta1, b2 = <floating>cfg.beta2
     cdef floating eps = <floating>cfg.eps, alpha = <floating>cfg.alpha
     cdef floating step_size, inv_sqrt_bc2, decay
+    # 1 - beta etc. rounded once to the parameters' precision, as PyTorch (and NumPy,
+    # with a Python float) do; written inline, Cython would compute them in double.
+    cdef floating one_minus_b1 = <floating>(1 - cfg.beta1)
+    cdef floating one_minus_b2 = <floating>(1 - cfg.beta2)
+    cdef floating one_minus_alpha = <floating>(1 - cfg.alpha)
     if cfg.kind == SGD:
         if mu == 0:
             for i in range(n):
@@ -589,26 +603,26 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
             for i in range(n):
                 g = grad[i]
                 p[i] *= decay
-                s1[i] = b1 * s1[i] + (1 - b1) * g
-                s2[i] = b2 * s2[i] + (1 - b2) * g * g
+                s1[i] = b1 * s1[i] + one_minus_b1 * g
+                s2[i] = b2 * s2[i] + one_minus_b2 * g * g
                 p[i] -= step_size * s1[i] / (fsqrt(s2[i]) * inv_sqrt_bc2 + eps)
         else:
             for i in range(n):
                 g = grad[i] + wd * p[i]
-                s1[i] = b1 * s1[i] + (1 - b1) * g
-                s2[i] = b2 * s2[i] + (1 - b2) * g * g
+                s1[i] = b1 * s1[i] + one_minus_b1 * g
+                s2[i] = b2 * s2[i] + one_minus_b2 * g * g
                 p[i] -= step_size * s1[i] / (fsqrt(s2[i]) * inv_sqrt_bc2 + eps)
     elif cfg.kind == RMSPROP:
         if mu > 0:
             for i in range(n):
                 g = grad[i] + wd * p[i]
-                s2[i] = alpha * s2[i] + (1 - alpha) * g * g
+                s2[i] = alpha * s2[i] + one_minus_alpha * g * g
                 s1[i] = mu * s1[i] + g / (fsqrt(s2[i]) + eps)
                 p[i] -= lr * s1[i]
         else:
             for i in range(n):
                 g = grad[i] + wd * p[i]
-                s2[i] = alpha * s2[i] + (1 - alpha) * g * g
+                s2[i] = alpha * s2[i] + one_minus_alpha * g * g
                 p[i] -= lr * g / (fsqrt(s2[i]) + eps)
 
 

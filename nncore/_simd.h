@@ -35,6 +35,10 @@
 /* K is split into blocks of NN_KC so that a packed panel of B (NN_KC x 2 vectors)
  * stays in the L1 cache while the rows of A stream past it. */
 #define NN_KC 256
+/* The K blocks actually used: K split evenly into as few blocks of at most NN_KC as
+ * will do (784 = 4 x 196, not 3 x 256 + 16: a short last block pays a full round of
+ * loading and storing C for a few multiply-adds). */
+#define NN_KBLOCK(K) ((K) < 1 ? 1 : ((K) + ((K) + NN_KC - 1) / NN_KC - 1) / (((K) + NN_KC - 1) / NN_KC))
 /* Products with more multiply-adds than this go to BLAS (measured on an AMD Zen 5 by
  * benches/tune_gemm.py: the AVX-512 kernel runs at about twice OpenBLAS's rate on one
  * core at every size tried, the AVX2 one matches it up to about this size, and the
@@ -230,10 +234,19 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t pc, ptrdiff_t kc,     
            more than the copy. */                                                     \
         if (csb == 1) {                                                               \
             for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u];                    \
-        } else {                                                                      \
+        } else if (csb <= rsb) {                                                      \
             for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];              \
         }                                                                             \
         for (ptrdiff_t u = valid; u < w; u++) dst[u] = 0;                             \
+    }                                                                                 \
+    if (csb != 1 && csb > rsb) {                                                      \
+        /* B stored transposed (a weight matrix read as W^T): walk each stored row  \
+           along its contiguous run of p, rather than reading ``valid`` scattered   \
+           cache lines for every p. */                                               \
+        for (ptrdiff_t u = 0; u < valid; u++) {                                       \
+            const T *src = B + pc * rsb + (j + u) * csb;                              \
+            for (ptrdiff_t p = 0; p < kc; p++) bp[p * w + u] = src[p * rsb];          \
+        }                                                                             \
     }                                                                                 \
     return bp;                                                                        \
 }                                                                                     \
@@ -266,8 +279,9 @@ static inline void NAME##_panels(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles, 
                                  ptrdiff_t rsb, ptrdiff_t csb, T *C, int accumulate,  \
                                  T *bp0)                                              \
 {                                                                                     \
-    for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                                     \
-        ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                               \
+    const ptrdiff_t kb = NN_KBLOCK(K);                                                \
+    for (ptrdiff_t pc = 0; pc < K; pc += kb) {                                        \
+        ptrdiff_t kc = K - pc < kb ? K - pc : kb;                                     \
         for (ptrdiff_t q = q0; q < q1; q++) {                                         \
             const T *bp = NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);                \
             NAME##_sweep(q, 0, n_tiles, pc, kc, M, N, A, rsa, csa, bp, C,             \
@@ -312,9 +326,10 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
     }                                                                                 \
     /* Fewer panels than threads (a narrow C): the panels are packed once, then the  \
        threads split the row tiles. */                                                \
+    const ptrdiff_t kb = NN_KBLOCK(K);                                                \
     NN_PRAGMA(omp parallel)                                                           \
-    for (ptrdiff_t pc = 0; pc < K; pc += NN_KC) {                                     \
-        ptrdiff_t kc = K - pc < NN_KC ? K - pc : NN_KC;                               \
+    for (ptrdiff_t pc = 0; pc < K; pc += kb) {                                        \
+        ptrdiff_t kc = K - pc < kb ? K - pc : kb;                                     \
         NN_PRAGMA(omp single)                                                         \
         for (ptrdiff_t q = 0; q < n_panels; q++)                                      \
             NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);                              \
