@@ -64,6 +64,10 @@ cdef extern from "_simd.h" nogil:
     void nn_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
                    Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
                    Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
+    void nn_colsum_f(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
+                     int accumulate) noexcept
+    void nn_colsum_d(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
+                     int accumulate) noexcept
     Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
     const int NN_VBYTES
     const Py_ssize_t NN_BLAS_ABOVE
@@ -481,14 +485,13 @@ cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_
     delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l; db_l = sum_rows delta_l;
     dLoss/dA_{l-1} = delta_l W_l^T. With beta = 1 the gradients are added to ``grads``.
     """
-    cdef Py_ssize_t l, i, j, fi, fo, off
+    cdef Py_ssize_t l, fi, fo, off
     cdef Py_ssize_t which = 0
     cdef floating* D = delta_buffer(work, sizes, L, cap, 0)
     cdef floating* D_next
     cdef floating* dW
     cdef floating* db
     cdef const floating* A_prev
-    cdef const floating* dr
     cdef floating* scratch = gemm_scratch(work, sizes, L, cap)
     off = param_count(sizes, L)
     for l in range(L - 1, -1, -1):
@@ -501,12 +504,10 @@ cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_
         dW = grads + off
         db = dW + fi * fo
         matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
-        if beta == 0:
-            memset(db, 0, fo * sizeof(floating))
-        for i in range(B):
-            dr = D + i * fo
-            for j in range(fo):
-                db[j] += dr[j]
+        if floating is float:
+            nn_colsum_f(B, fo, D, db, beta != 0)
+        else:
+            nn_colsum_d(B, fo, D, db, beta != 0)
         if l > 0:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)

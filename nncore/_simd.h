@@ -364,6 +364,79 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
 NN_DEFINE_GEMM(float, nn_gemm_f)
 NN_DEFINE_GEMM(double, nn_gemm_d)
 
+/* ------------------------------------------------------------------------------ */
+/* Column sums: out[j] (+)= sum_i D[i*N + j] (the bias gradient, D being M x N).   */
+/* ------------------------------------------------------------------------------ */
+/* Written out because the plain loop ``out[j] += D[i*N + j]`` keeps out[] in memory:
+ * each row's add then waits for the previous row's store (a chain of store-to-load
+ * forwards), which cost a tiny network more than its matrix products. Here the sums
+ * stay in registers, two accumulators per column block (even and odd rows) to halve
+ * the add-latency chain; the order of the additions is fixed, so results do not
+ * depend on anything but the inputs. */
+#if defined(__GNUC__)
+#define NN_DEFINE_COLSUM(T, NAME)                                                     \
+static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)        \
+{                                                                                     \
+    typedef T vec __attribute__((vector_size(NN_VBYTES)));                            \
+    typedef T vecu __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)),         \
+                                  may_alias));                                        \
+    enum { V = NN_VBYTES / sizeof(T) };                                               \
+    ptrdiff_t j = 0;                                                                  \
+    if (N == 1) {                                                                     \
+        /* One column: a contiguous sum, vectorized along the rows. */               \
+        vec a0 = {0}, a1 = {0};                                                       \
+        ptrdiff_t i = 0;                                                              \
+        for (; i + 2 * V <= M; i += 2 * V) {                                          \
+            a0 += *(const vecu *)(D + i);                                             \
+            a1 += *(const vecu *)(D + i + V);                                         \
+        }                                                                             \
+        a0 += a1;                                                                     \
+        T lanes[V], s = 0;                                                            \
+        memcpy(lanes, &a0, sizeof(a0));                                               \
+        for (int u = 0; u < V; u++) s += lanes[u];                                    \
+        for (; i < M; i++) s += D[i];                                                 \
+        out[0] = accumulate ? out[0] + s : s;                                         \
+        return;                                                                       \
+    }                                                                                 \
+    for (; j + V <= N; j += V) {                                                      \
+        vec a0 = {0}, a1 = {0};                                                       \
+        ptrdiff_t i = 0;                                                              \
+        for (; i + 1 < M; i += 2) {                                                   \
+            a0 += *(const vecu *)(D + i * N + j);                                     \
+            a1 += *(const vecu *)(D + (i + 1) * N + j);                               \
+        }                                                                             \
+        if (i < M) a0 += *(const vecu *)(D + i * N + j);                              \
+        a0 += a1;                                                                     \
+        if (accumulate) a0 += *(vecu *)(out + j);                                     \
+        *(vecu *)(out + j) = a0;                                                      \
+    }                                                                                 \
+    for (; j < N; j++) {                                                              \
+        T s0 = 0, s1 = 0;                                                             \
+        ptrdiff_t i = 0;                                                              \
+        for (; i + 1 < M; i += 2) {                                                   \
+            s0 += D[i * N + j];                                                       \
+            s1 += D[(i + 1) * N + j];                                                 \
+        }                                                                             \
+        if (i < M) s0 += D[i * N + j];                                                \
+        s0 += s1;                                                                     \
+        out[j] = accumulate ? out[j] + s0 : s0;                                       \
+    }                                                                                 \
+}
+#else
+#define NN_DEFINE_COLSUM(T, NAME)                                                     \
+static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)        \
+{                                                                                     \
+    for (ptrdiff_t j = 0; j < N; j++) {                                               \
+        T s = 0;                                                                      \
+        for (ptrdiff_t i = 0; i < M; i++) s += D[i * N + j];                          \
+        out[j] = accumulate ? out[j] + s : s;                                         \
+    }                                                                                 \
+}
+#endif
+
+NN_DEFINE_COLSUM(float, nn_colsum_f)
+NN_DEFINE_COLSUM(double, nn_colsum_d)
+
 /* Values the packing buffer of nn_gemm_* needs for an N-column product: each panel
  * is laid out at a stride of 2 vectors, so threads can pack them independently. */
 #define NN_GEMM_PACK_SIZE(N) (NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)

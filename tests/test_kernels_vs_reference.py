@@ -241,3 +241,28 @@ def test_every_build_matches_reference(build, case, dtype):
                               optimizer=("adam", {"lr": 0.01}), sample_weight=w)
     assert rel_err(net.params, params) < tol
     assert rel_err(history.loss, losses) < tol
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [1, 2, 7, 33])
+def test_bias_gradients_at_vector_edges(build, rows, dtype):
+    """The bias gradient (a column sum of the deltas) has a one-column path, a vector
+    path and a scalar tail: widths 1, 5, 16, 17 and 33 cross the 2-, 4-, 8- and
+    16-lane vectors of the builds, and odd row counts leave an unpaired row. Each
+    bias is compared on its own, so one wrong column cannot hide in a global norm."""
+    rng = np.random.default_rng(rows)
+    sizes = (3, 1, 5, 16, 17, 33, 2)
+    acts = ["tanh"] * 5 + ["identity"]
+    net = make_net(sizes, acts, "mse", dtype, 9)
+    X, y = rng.normal(size=(rows, 3)), rng.normal(size=(rows, 2))
+    params = copy_params(net)
+    _, grads = net.loss_and_grads(X, y)
+    _, ref_grads = reference.loss_and_grads(params, acts, "mse", X, y)
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    for l, (got, want) in enumerate(zip(grads[1::2], ref_grads[1::2])):
+        assert rel_err(got, want) < tol, f"bias of layer {l} (width {sizes[l + 1]})"
+    # The training step (colsum without accumulation) agrees with the reference too.
+    net.fit(X, y, epochs=1, batch_size=rows, optimizer=nncore.SGD(0.1), shuffle=False)
+    reference.fit(params, acts, "mse", X, y, 1, rows, optimizer=("sgd", {"lr": 0.1}))
+    for l, (got, want) in enumerate(zip(net.params[1::2], params[1::2])):
+        assert rel_err(got, want) < tol, f"bias of layer {l} after a step"
