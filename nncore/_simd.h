@@ -217,16 +217,16 @@ static inline void NAME##_tile1(ptrdiff_t kc, const T *a, ptrdiff_t rsa,        
 }                                                                                     \
                                                                                       \
 /* Pack panel q of B's rows pc .. pc+kc-1 (width 2V, or V for a narrow last panel,   \
-   zero-padded) at its own place in the packing buffer. */                            \
-static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t pc, ptrdiff_t kc,           \
-                                   ptrdiff_t N, const T *B, ptrdiff_t rsb,            \
-                                   ptrdiff_t csb, T *bp0)                             \
+   zero-padded) into slot ``slot`` of the packing buffer. */                          \
+static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t slot, ptrdiff_t pc,         \
+                                   ptrdiff_t kc, ptrdiff_t N, const T *B,             \
+                                   ptrdiff_t rsb, ptrdiff_t csb, T *bp0)              \
 {                                                                                     \
     const ptrdiff_t V = NAME##_V;                                                     \
     ptrdiff_t j = q * 2 * V;                                                          \
     ptrdiff_t w = N - j <= V ? V : 2 * V;                                             \
     ptrdiff_t valid = N - j < w ? N - j : w;                                          \
-    T *bp = bp0 + q * 2 * V * NN_KC;   /* a fixed place per panel */                                                     \
+    T *bp = bp0 + slot * 2 * V * NN_KC;                                               \
     for (ptrdiff_t p = 0; p < kc; p++) {                                              \
         const T *src = B + (pc + p) * rsb + j * csb;                                  \
         T *dst = bp + p * w;                                                          \
@@ -251,6 +251,26 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t pc, ptrdiff_t kc,     
     return bp;                                                                        \
 }                                                                                     \
                                                                                       \
+/* C[i] (+)= sum_p A[i*rsa + p] b[p] for a one-column C whose A rows and b are both   \
+   contiguous along p: dot products along the vector lanes, no packing at all. */     \
+static inline void NAME##_dots(ptrdiff_t M, ptrdiff_t K, const T *A, ptrdiff_t rsa,   \
+                               const T *b, T *C, int accumulate)                      \
+{                                                                                     \
+    const ptrdiff_t V = NAME##_V;                                                     \
+    for (ptrdiff_t i = 0; i < M; i++) {                                               \
+        const T *a = A + i * rsa;                                                     \
+        NAME##_v x = {0};                                                             \
+        ptrdiff_t p = 0;                                                              \
+        for (; p + V <= K; p += V)                                                    \
+            x += *(const NAME##_vu *)(a + p) * *(const NAME##_vu *)(b + p);           \
+        T lanes[NAME##_V], s = 0;                                                     \
+        memcpy(lanes, &x, sizeof(x));                                                 \
+        for (ptrdiff_t u = 0; u < V; u++) s += lanes[u];                              \
+        for (; p < K; p++) s += a[p] * b[p];                                          \
+        C[i] = accumulate ? C[i] + s : s;                                             \
+    }                                                                                 \
+}                                                                                     \
+                                                                                      \
 /* Row tiles t0 .. t1-1 of C's columns under packed panel q. */                       \
 static inline void NAME##_sweep(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,              \
                                 ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t M, ptrdiff_t N, \
@@ -272,18 +292,21 @@ static inline void NAME##_sweep(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,        
     }                                                                                 \
 }                                                                                     \
                                                                                       \
-/* Panels q0 .. q1-1 of C, all rows: pack each panel, then sweep it. */             \
+/* Panels q0 .. q1-1 of C, all rows: pack each panel, then sweep it. Each panel is    \
+   packed in its own slot when threads share the buffer (``slot_per_panel``), else   \
+   all in slot 0, which is then all the buffer a sequential product touches. */       \
 static inline void NAME##_panels(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,       \
                                  ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A,   \
                                  ptrdiff_t rsa, ptrdiff_t csa, const T *B,            \
                                  ptrdiff_t rsb, ptrdiff_t csb, T *C, int accumulate,  \
-                                 T *bp0)                                              \
+                                 T *bp0, int slot_per_panel)                          \
 {                                                                                     \
     const ptrdiff_t kb = NN_KBLOCK(K);                                                \
     for (ptrdiff_t pc = 0; pc < K; pc += kb) {                                        \
         ptrdiff_t kc = K - pc < kb ? K - pc : kb;                                     \
         for (ptrdiff_t q = q0; q < q1; q++) {                                         \
-            const T *bp = NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);                \
+            const T *bp = NAME##_pack(q, slot_per_panel ? q : 0, pc, kc, N, B, rsb,   \
+                                      csb, bp0);                                      \
             NAME##_sweep(q, 0, n_tiles, pc, kc, M, N, A, rsa, csa, bp, C,             \
                          accumulate || pc > 0);                                       \
         }                                                                             \
@@ -309,10 +332,23 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
        waking them) split the panels: each packs and sweeps its own, with no barrier \
        until the end. Every element of C is summed in the same order whatever the    \
        thread count, so the results are the same. */                                 \
+    if (N == 1 && csa == 1 && rsb == 1 && !threaded) {                                \
+        NAME##_dots(M, K, A, rsa, B, C, accumulate);                                  \
+        return;                                                                       \
+    }                                                                                 \
+    if (N == 1 && M > 1 && !threaded) {                                               \
+        /* A one-column C (M x 1) is, in the same memory, the one-row C^T = op(B)^T    \
+           op(A)^T: solved that way, the M values lie along the vector lanes instead  \
+           of filling one lane of each vector. (Sequential only: the panels of the    \
+           swapped product all use slot 0, and the buffer is sized for N, not M.) */  \
+        NAME##_panels(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb, A, csa,    \
+                      rsa, C, accumulate, bp0, 0);                                    \
+        return;                                                                       \
+    }                                                                                 \
     if (!threaded) {                                                                  \
         /* No OpenMP region at all: entering one costs microseconds. */               \
         NAME##_panels(0, n_panels, n_tiles, M, N, K, A, rsa, csa, B, rsb, csb, C,     \
-                      accumulate, bp0);                                               \
+                      accumulate, bp0, 0);                                            \
         return;                                                                       \
     }                                                                                 \
     if (n_panels >= NN_MAX_THREADS()) {                                               \
@@ -320,7 +356,7 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
         {                                                                             \
             ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();                    \
             NAME##_panels(id * n_panels / nt, (id + 1) * n_panels / nt, n_tiles,      \
-                          M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0);     \
+                          M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0, 1);  \
         }                                                                             \
         return;                                                                       \
     }                                                                                 \
@@ -332,7 +368,7 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
         ptrdiff_t kc = K - pc < kb ? K - pc : kb;                                     \
         NN_PRAGMA(omp single)                                                         \
         for (ptrdiff_t q = 0; q < n_panels; q++)                                      \
-            NAME##_pack(q, pc, kc, N, B, rsb, csb, bp0);                              \
+            NAME##_pack(q, q, pc, kc, N, B, rsb, csb, bp0);                           \
         ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();                        \
         for (ptrdiff_t q = 0; q < n_panels; q++)                                      \
             NAME##_sweep(q, id * n_tiles / nt, (id + 1) * n_tiles / nt, pc, kc, M, N, \

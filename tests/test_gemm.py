@@ -92,3 +92,28 @@ def test_matmul_rejects_mismatched_shapes(build):
 def test_dispatch_picks_a_supported_build():
     assert _dispatch.variant in _dispatch.supported()
     assert _dispatch.kernels.__name__ == "nncore." + _dispatch._MODULES[_dispatch.variant]
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("M,K", [(1, 1), (2, 16), (31, 15), (33, 17), (100, 300),
+                                 (3000, 200)])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_column_products(build, dtype, M, K, ta, tb, threads):
+    """A one-column C (a layer of width 1, or its weight gradient) takes its own
+    paths: dot products when A's rows are contiguous, else the transposed one-row
+    product; and the ordinary tiles when it is large enough to thread."""
+    rng = np.random.default_rng(M * 1000 + K)
+    A = rng.normal(size=(K, M) if ta else (M, K)).astype(dtype)
+    B = rng.normal(size=(1, K) if tb else (K, 1)).astype(dtype)
+    C0 = rng.normal(size=(M, 1)).astype(dtype)
+    expected = _product(A.astype(np.float64), B.astype(np.float64), ta, tb)
+    tol = (1e-5 if dtype == "float32" else 1e-12) * (np.sqrt(K) + 1) * 4
+    with threadpool_limits(threads):
+        for accumulate in (False, True):
+            C = C0.copy() if accumulate else np.full((M, 1), np.nan, dtype)
+            build.matmul_into(A, B, C, ta, tb, accumulate, 1)
+            want = expected + C0 if accumulate else expected
+            assert np.abs(C - want).max() <= tol
