@@ -476,14 +476,34 @@ cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
         W += fi * fo + fo
 
 
-cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_t* sizes,
+# The optimizer and its hyperparameters (optimizer_range below applies them).
+ctypedef struct OptimizerConfig:
+    Py_ssize_t kind
+    double lr
+    double momentum
+    bint nesterov
+    double weight_decay
+    double beta1
+    double beta2
+    double eps
+    double alpha
+
+
+cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* sizes,
                         const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
                         Py_ssize_t B, floating* work, Py_ssize_t cap,
-                        floating beta) noexcept nogil:
+                        floating beta, const OptimizerConfig* cfg, Py_ssize_t t,
+                        floating* state1, floating* state2) noexcept nogil:
     """Gradients from the output delta (in delta buffer 0, dLoss/dA_{L-1}).
 
     delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l; db_l = sum_rows delta_l;
     dLoss/dA_{l-1} = delta_l W_l^T. With beta = 1 the gradients are added to ``grads``.
+
+    With an optimizer ``cfg`` (else NULL), layer l's parameters take update number t
+    as soon as dLoss/dA_{l-1}, the last use of W_l, is done: the same arithmetic as
+    one pass after the backward pass (the update is elementwise), but the layer's
+    gradient is still in cache, and the first layer, updated last, is in cache for
+    the next batch's forward pass.
     """
     cdef Py_ssize_t l, fi, fo, off
     cdef Py_ssize_t which = 0
@@ -513,23 +533,15 @@ cdef void backward_pass(const floating* params, floating* grads, const Py_ssize_
             D_next = delta_buffer(work, sizes, L, cap, which)
             matmul(False, True, B, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
+        if cfg != NULL:
+            optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
+                           state1 + off if state1 != NULL else NULL,
+                           state2 + off if state2 != NULL else NULL)
 
 
 # --------------------------------------------------------------------------------
-# Optimizers: one fused pass over the flat parameter array
+# Optimizers: one fused pass per layer's parameters (W_l then b_l, contiguous)
 # --------------------------------------------------------------------------------
-
-ctypedef struct OptimizerConfig:
-    Py_ssize_t kind
-    double lr
-    double momentum
-    bint nesterov
-    double weight_decay
-    double beta1
-    double beta2
-    double eps
-    double alpha
-
 
 cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
                          floating* p, const floating* grad, floating* s1,
@@ -826,8 +838,8 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads not 
             total += loss_and_delta(loss, rows, K, out, Tp, lp, wp, norm,
                                     delta_buffer(&work[0], &sizes[0], L, cap, 0))
             if want_grads:
-                backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L,
-                              &X[start, 0], rows, &work[0], cap, 1)
+                backward_pass(<floating*>&params[0], &grads[0], &sizes[0], &acts[0], L,
+                              &X[start, 0], rows, &work[0], cap, 1, NULL, 0, NULL, NULL)
             start += rows
     return total
 
@@ -972,10 +984,9 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 status = NONFINITE_LOSS
                 break
             backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L, Xb, rows,
-                          &work[0], B, 0)
-            optimizer_step(&cfg, step + steps + 1, n_params, &params[0], &grads[0],
-                           &state1[0] if state1.shape[0] else NULL,
-                           &state2[0] if state2.shape[0] else NULL)
+                          &work[0], B, 0, &cfg, step + steps + 1,
+                          &state1[0] if state1.shape[0] else NULL,
+                          &state2[0] if state2.shape[0] else NULL)
             loss_sum += batch_loss * wsum
             weight_sum += wsum
             steps += 1
