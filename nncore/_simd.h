@@ -145,6 +145,46 @@ static inline float nn_sigmoidf(float x)
  * register tiles of NN_MR rows of C. Rows of A are read in place as scalars and
  * broadcast. ``pack`` holds NN_KC * (N + 2 * NN_MAX_LANES) values. */
 
+#if defined(__AVX512F__) && defined(__GNUC__)
+#include <immintrin.h>
+#define NN_HAVE_TRANSPOSE16 1
+/* d[c*ldd + r] = s[r*lds + c] for a 16 x 16 block of floats, in registers: pairs,
+ * then quads within each 128-bit lane, then the lanes themselves. 64 shuffles in
+ * place of 256 scalar stores, for packing a weight matrix read as W^T. */
+static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptrdiff_t ldd)
+{
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(s + i * lds);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* r[4g + k], 128-bit lane L: column 4L + k of rows 4g .. 4g+3. */
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        __m512 x0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+        __m512 x1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        __m512 y0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        __m512 y1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+        _mm512_storeu_ps(d + (0 + k) * ldd, _mm512_shuffle_f32x4(x0, y0, 0x88));
+        _mm512_storeu_ps(d + (8 + k) * ldd, _mm512_shuffle_f32x4(x0, y0, 0xDD));
+        _mm512_storeu_ps(d + (4 + k) * ldd, _mm512_shuffle_f32x4(x1, y1, 0x88));
+        _mm512_storeu_ps(d + (12 + k) * ldd, _mm512_shuffle_f32x4(x1, y1, 0xDD));
+    }
+}
+#else
+#define NN_HAVE_TRANSPOSE16 0
+static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptrdiff_t ldd)
+{
+    (void)s; (void)lds; (void)d; (void)ldd;
+}
+#endif
+
 #if defined(__GNUC__)
 
 #define NN_DEFINE_GEMM(T, NAME)                                                       \
@@ -243,7 +283,21 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t slot, ptrdiff_t pc,   
         /* B stored transposed (a weight matrix read as W^T): walk each stored row  \
            along its contiguous run of p, rather than reading ``valid`` scattered   \
            cache lines for every p. */                                               \
-        for (ptrdiff_t u = 0; u < valid; u++) {                                       \
+        ptrdiff_t u0 = 0;                                                             \
+        if (NN_HAVE_TRANSPOSE16 && sizeof(T) == 4 && rsb == 1) {                      \
+            /* Whole 16 x 16 blocks in registers (float, AVX-512). */                 \
+            for (; u0 + 16 <= valid; u0 += 16) {                                      \
+                const T *src = B + pc + (j + u0) * csb;                               \
+                ptrdiff_t p = 0;                                                      \
+                for (; p + 16 <= kc; p += 16)                                         \
+                    nn_transpose16_f((const float *)(src + p), csb,                   \
+                                     (float *)(bp + p * w + u0), w);                  \
+                for (; p < kc; p++)                                                   \
+                    for (ptrdiff_t u = 0; u < 16; u++)                                \
+                        bp[p * w + u0 + u] = src[p + u * csb];                        \
+            }                                                                         \
+        }                                                                             \
+        for (ptrdiff_t u = u0; u < valid; u++) {                                      \
             const T *src = B + pc * rsb + (j + u) * csb;                              \
             for (ptrdiff_t p = 0; p < kc; p++) bp[p * w + u] = src[p * rsb];          \
         }                                                                             \

@@ -117,3 +117,21 @@ def test_one_column_products(build, dtype, M, K, ta, tb, threads):
             build.matmul_into(A, B, C, ta, tb, accumulate, 1)
             want = expected + C0 if accumulate else expected
             assert np.abs(C - want).max() <= tol
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("N", [15, 16, 17, 32, 33, 48])
+@pytest.mark.parametrize("K", [15, 16, 17, 33, 257])
+def test_transposed_b_at_block_edges(build, dtype, N, K):
+    """B read transposed (a layer's dLoss/dA = delta W^T) is packed in 16 x 16 blocks
+    on the AVX-512 float build, with scalar edges: sizes on both sides of a block."""
+    rng = np.random.default_rng(N * 1000 + K)
+    M = 9
+    A = rng.normal(size=(M, K)).astype(dtype)
+    B = rng.normal(size=(N, K)).astype(dtype)
+    C = np.full((M, N), np.nan, dtype)
+    build.matmul_into(A, B, C, False, True, False, 1)
+    expected = A.astype(np.float64) @ B.astype(np.float64).T
+    tol = (1e-5 if dtype == "float32" else 1e-12) * np.sqrt(K) * 4
+    assert np.abs(C - expected).max() <= tol
