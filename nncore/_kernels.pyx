@@ -69,6 +69,7 @@ cdef extern from "_simd.h" nogil:
     void nn_colsum_d(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
                      int accumulate) noexcept
     Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
+    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
     const int NN_VBYTES
     const Py_ssize_t NN_BLAS_ABOVE
     int NN_MAX_THREADS() noexcept
@@ -879,7 +880,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, n0, kt
     cdef Py_ssize_t B = batch_size, b, start, rows, r, src, done = 0, steps = 0, i
     cdef Py_ssize_t n_params = params.shape[0]
-    cdef bint gather = order.shape[0] > 0
+    cdef bint gather = order.shape[0] > 0, prefetch
     cdef bint has_T = T.shape[0] > 0, has_labels = labels.shape[0] > 0
     cdef bint has_w = sample_weight.shape[0] > 0
     cdef double batch_loss, wsum
@@ -941,6 +942,9 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     _ensure_blas(_may_use_blas(sizes, B))
     with nogil:
         Xg = &work[0]
+        # Prefetching pays when X is beyond the L2 cache (about 1 MiB on the CPUs
+        # measured); below that, the hints cost more than the misses they avoid.
+        prefetch = gather and <double>n * n0 * sizeof(floating) > 1048576
         for b in range(first_batch, first_batch + n_batches):
             start = b * B
             rows = min(B, n - start)
@@ -956,6 +960,16 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                         labels_batch[r] = labels[src]
                     if has_w:
                         w_batch[r] = sample_weight[src]
+                # Start fetching the next batch's rows now: they are scattered over
+                # X, and by the time this batch is trained they are in cache.
+                if prefetch and b + 1 < first_batch + n_batches:
+                    for r in range(start + B, min(n, start + 2 * B)):
+                        src = order[r]
+                        prefetch_bytes(&X[src, 0], n0 * sizeof(floating))
+                        if has_T:
+                            prefetch_bytes(&T[src, 0], kt * sizeof(floating))
+                        if has_labels:
+                            prefetch_bytes(&labels[src], sizeof(Py_ssize_t))
                 Xb = Xg
                 Tb = &T_batch[0, 0] if has_T else NULL
                 lb = &labels_batch[0] if has_labels else NULL

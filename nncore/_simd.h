@@ -527,6 +527,18 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)  
 NN_DEFINE_COLSUM(float, nn_colsum_f)
 NN_DEFINE_COLSUM(double, nn_colsum_d)
 
+/* Ask for the cache lines of p[0 .. nbytes) ahead of their use (into L2: reads of
+ * rows scattered over a data set, gathered one batch later). A hint only. */
+static inline void nn_prefetch_bytes(const void *p, ptrdiff_t nbytes)
+{
+#if defined(__GNUC__)
+    uintptr_t line = (uintptr_t)p & ~(uintptr_t)63, end = (uintptr_t)p + nbytes;
+    for (; line < end; line += 64) __builtin_prefetch((const void *)line, 0, 2);
+#else
+    (void)p; (void)nbytes;
+#endif
+}
+
 /* Values the packing buffer of nn_gemm_* needs for an N-column product: each panel
  * is laid out at a stride of 2 vectors, so threads can pack them independently. */
 #define NN_GEMM_PACK_SIZE(N) (NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)
