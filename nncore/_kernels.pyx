@@ -34,7 +34,7 @@ kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, log1p, expm1, tanh, sqrt, sqrtf, fabs, pow, isfinite
+from libc.math cimport exp, log, logf, log1p, expm1, tanh, sqrt, sqrtf, fabs, pow, isfinite
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 include "_blas_int.pxi"
@@ -335,7 +335,7 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
     """
     cdef Py_ssize_t i, j, k
     cdef double total = 0, row, wi, scale, m, s, lse, tsum
-    cdef floating z, t, d, e, p
+    cdef floating z, t, d, e, p, inv
     cdef const floating* o
     cdef const floating* tr
     cdef floating* dr
@@ -373,11 +373,17 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                 e = fast_exp(<floating>(o[j] - m))
                 dr[j] = e
                 s += e
-            lse = m + log(s)
+            if floating is float:
+                # The float32 path's log in float32 (libm's logf: several times
+                # faster than log, and correctly rounded for float32).
+                lse = m + logf(<float>s)
+            else:
+                lse = m + log(s)
             scale = wi / norm
             if labels != NULL:
+                inv = <floating>(scale / s)
                 for j in range(K):
-                    dr[j] = <floating>(scale * dr[j] / s)
+                    dr[j] = inv * dr[j]
                 row = lse - o[labels[i]]
                 dr[labels[i]] -= <floating>scale
             else:
