@@ -147,6 +147,31 @@ static inline float nn_sigmoidf(float x)
 
 #if defined(__AVX512F__) && defined(__GNUC__)
 #include <immintrin.h>
+#define NN_HAVE_MASKED 1
+/* c[0 .. n) (+)= the first n lanes of the vector at x (n < the vector's lanes). */
+static inline void nn_store_masked_f(float *c, const void *x, ptrdiff_t n, int accumulate)
+{
+    __mmask16 m = (__mmask16)((1u << n) - 1);
+    __m512 v = _mm512_loadu_ps((const float *)x);
+    if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+    _mm512_mask_storeu_ps(c, m, v);
+}
+static inline void nn_store_masked_d(double *c, const void *x, ptrdiff_t n, int accumulate)
+{
+    __mmask8 m = (__mmask8)((1u << n) - 1);
+    __m512d v = _mm512_loadu_pd((const double *)x);
+    if (accumulate) v = _mm512_add_pd(v, _mm512_maskz_loadu_pd(m, c));
+    _mm512_mask_storeu_pd(c, m, v);
+}
+/* dst[0 .. lanes) = src[0 .. n), then zeros (n < the vector's lanes). */
+static inline void nn_load_masked_f(const float *src, ptrdiff_t n, float *dst)
+{
+    _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), src));
+}
+static inline void nn_load_masked_d(const double *src, ptrdiff_t n, double *dst)
+{
+    _mm512_storeu_pd(dst, _mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), src));
+}
 #define NN_HAVE_TRANSPOSE16 1
 /* d[c*ldd + r] = s[r*lds + c] for a 16 x 16 block of floats, in registers: pairs,
  * then quads within each 128-bit lane, then the lanes themselves. 64 shuffles in
@@ -178,6 +203,23 @@ static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptr
     }
 }
 #else
+#define NN_HAVE_MASKED 0
+static inline void nn_store_masked_f(float *c, const void *x, ptrdiff_t n, int accumulate)
+{
+    (void)c; (void)x; (void)n; (void)accumulate;
+}
+static inline void nn_store_masked_d(double *c, const void *x, ptrdiff_t n, int accumulate)
+{
+    (void)c; (void)x; (void)n; (void)accumulate;
+}
+static inline void nn_load_masked_f(const float *src, ptrdiff_t n, float *dst)
+{
+    (void)src; (void)n; (void)dst;
+}
+static inline void nn_load_masked_d(const double *src, ptrdiff_t n, double *dst)
+{
+    (void)src; (void)n; (void)dst;
+}
 #define NN_HAVE_TRANSPOSE16 0
 static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptrdiff_t ldd)
 {
@@ -199,6 +241,11 @@ static inline void NAME##_store(T *c, NAME##_v x, ptrdiff_t n, int accumulate)  
     if (n == NAME##_V) {                                                              \
         if (accumulate) x += *(NAME##_vu *)c;                                         \
         *(NAME##_vu *)c = x;                                                          \
+    } else if (NN_HAVE_MASKED) {                                                      \
+        /* A narrow C (an output layer of 10 classes): masked lanes, which neither  \
+           touch the memory past row's end nor cost a store per value. */           \
+        if (sizeof(T) == 4) nn_store_masked_f((float *)c, &x, n, accumulate);         \
+        else nn_store_masked_d((double *)c, &x, n, accumulate);                       \
     } else {                                                                          \
         T lanes[NAME##_V];                                                            \
         memcpy(lanes, &x, sizeof(x));                                                 \
@@ -272,7 +319,21 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t slot, ptrdiff_t pc,   
         T *dst = bp + p * w;                                                          \
         /* A loop, not memcpy: rows are short and a library call per row costs     \
            more than the copy. */                                                     \
-        if (csb == 1) {                                                               \
+        if (csb == 1 && NN_HAVE_MASKED && valid < w) {                                \
+            /* A narrow panel's rows: one masked load (zeros past ``valid``) and     \
+               whole-vector stores, in place of a value at a time. */                 \
+            for (ptrdiff_t u = 0; u < w; u += V) {                                    \
+                ptrdiff_t left = valid - u;                                           \
+                if (left >= V) *(NAME##_v *)(dst + u) = *(const NAME##_vu *)(src + u); \
+                else if (sizeof(T) == 4)                                              \
+                    nn_load_masked_f((const float *)(src + u), left > 0 ? left : 0,   \
+                                     (float *)(dst + u));                             \
+                else                                                                  \
+                    nn_load_masked_d((const double *)(src + u), left > 0 ? left : 0,  \
+                                     (double *)(dst + u));                            \
+            }                                                                         \
+            continue;                                                                 \
+        } else if (csb == 1) {                                                        \
             for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u];                    \
         } else if (csb <= rsb) {                                                      \
             for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];              \
