@@ -343,7 +343,7 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
     """
     cdef Py_ssize_t i, j, k
     cdef double total = 0, row, wi, scale, m, s, lse, tsum
-    cdef floating z, t, d, e, p, inv
+    cdef floating z, t, d, e, p, inv, sf, mf
     cdef const floating* o
     cdef const floating* tr
     cdef floating* dr
@@ -370,17 +370,20 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                 dr[j] = <floating>(scale * (sigmoid(z) - t))
             row /= K
         elif loss == CROSS_ENTROPY:
-            m = o[0]
+            # Max, exps and their sum in the outputs' precision (in double, each
+            # class would cost conversions); exp(o_j - m) is kept in the delta row:
+            # softmax_j is that over s, which saves a second exp per class.
+            mf = o[0]
             for j in range(1, K):
-                if o[j] > m:
-                    m = o[j]
-            # exp(o_j - m) once per class, kept in the delta row: softmax_j is that
-            # over s, which saves a second exp per class.
-            s = 0
+                if o[j] > mf:
+                    mf = o[j]
+            sf = 0
             for j in range(K):
-                e = fast_exp(<floating>(o[j] - m))
+                e = fast_exp(o[j] - mf)
                 dr[j] = e
-                s += e
+                sf = sf + e
+            m = mf
+            s = sf
             if floating is float:
                 # The float32 path's log in float32 (libm's logf: several times
                 # faster than log, and correctly rounded for float32).
