@@ -173,6 +173,7 @@ static inline void nn_load_masked_d(const double *src, ptrdiff_t n, double *dst)
     _mm512_storeu_pd(dst, _mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), src));
 }
 #define NN_HAVE_TRANSPOSE16 1
+
 /* d[c*ldd + r] = s[r*lds + c] for a 16 x 16 block of floats, in registers: pairs,
  * then quads within each 128-bit lane, then the lanes themselves. 64 shuffles in
  * place of 256 scalar stores, for packing a weight matrix read as W^T. */
@@ -202,6 +203,34 @@ static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptr
         _mm512_storeu_ps(d + (12 + k) * ldd, _mm512_shuffle_f32x4(x1, y1, 0xDD));
     }
 }
+/* c[r] (+)= sum_p a[r*lda + p] b[p] for 16 rows r: each row's products summed along
+ * the lanes into one vector, then the 16 vectors transposed, so that 15 vector adds
+ * finish all 16 sums (where each row alone would need a chain of lane-by-lane adds). */
+static inline void nn_dots16_f(ptrdiff_t K, const float *a, ptrdiff_t lda, const float *b,
+                               float *c, int accumulate)
+{
+    __m512 acc[16];
+    float rows[256] __attribute__((aligned(64))), cols[256] __attribute__((aligned(64)));
+    for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
+    ptrdiff_t p = 0;
+    for (; p + 16 <= K; p += 16) {
+        __m512 bv = _mm512_loadu_ps(b + p);
+        for (int r = 0; r < 16; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * lda + p), bv, acc[r]);
+    }
+    if (p < K) {
+        __mmask16 m = (__mmask16)((1u << (K - p)) - 1);
+        __m512 bv = _mm512_maskz_loadu_ps(m, b + p);
+        for (int r = 0; r < 16; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + r * lda + p), bv, acc[r]);
+    }
+    for (int r = 0; r < 16; r++) _mm512_store_ps(rows + 16 * r, acc[r]);
+    nn_transpose16_f(rows, 16, cols, 16);
+    __m512 s = _mm512_load_ps(cols);
+    for (int u = 1; u < 16; u++) s = _mm512_add_ps(s, _mm512_load_ps(cols + 16 * u));
+    if (accumulate) s = _mm512_add_ps(s, _mm512_loadu_ps(c));
+    _mm512_storeu_ps(c, s);
+}
 #else
 #define NN_HAVE_MASKED 0
 static inline void nn_store_masked_f(float *c, const void *x, ptrdiff_t n, int accumulate)
@@ -224,6 +253,11 @@ static inline void nn_load_masked_d(const double *src, ptrdiff_t n, double *dst)
 static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptrdiff_t ldd)
 {
     (void)s; (void)lds; (void)d; (void)ldd;
+}
+static inline void nn_dots16_f(ptrdiff_t K, const float *a, ptrdiff_t lda, const float *b,
+                               float *c, int accumulate)
+{
+    (void)K; (void)a; (void)lda; (void)b; (void)c; (void)accumulate;
 }
 #endif
 
@@ -372,7 +406,12 @@ static inline void NAME##_dots(ptrdiff_t M, ptrdiff_t K, const T *A, ptrdiff_t r
                                const T *b, T *C, int accumulate)                      \
 {                                                                                     \
     const ptrdiff_t V = NAME##_V;                                                     \
-    for (ptrdiff_t i = 0; i < M; i++) {                                               \
+    ptrdiff_t i0 = 0;                                                                 \
+    if (NN_HAVE_TRANSPOSE16 && sizeof(T) == 4)                                        \
+        for (; i0 + 16 <= M; i0 += 16)                                                \
+            nn_dots16_f(K, (const float *)(A + i0 * rsa), rsa, (const float *)b,      \
+                        (float *)(C + i0), accumulate);                               \
+    for (ptrdiff_t i = i0; i < M; i++) {                                              \
         const T *a = A + i * rsa;                                                     \
         NAME##_v x = {0};                                                             \
         ptrdiff_t p = 0;                                                              \
@@ -383,6 +422,28 @@ static inline void NAME##_dots(ptrdiff_t M, ptrdiff_t K, const T *A, ptrdiff_t r
         for (ptrdiff_t u = 0; u < V; u++) s += lanes[u];                              \
         for (; p < K; p++) s += a[p] * b[p];                                          \
         C[i] = accumulate ? C[i] + s : s;                                             \
+    }                                                                                 \
+}                                                                                     \
+                                                                                      \
+/* C (+)= op(A) op(B) for a product of a few hundred multiply-adds whose C is at most \
+   one vector wide and whose B rows are contiguous: row by row, each B row loaded    \
+   where it lies. Packing, and tiles of NN_MR rows when M is 2, cost more than such  \
+   a product itself (a tiny network's every product is one). */                      \
+static inline void NAME##_direct(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A,   \
+                                 ptrdiff_t rsa, ptrdiff_t csa, const T *B,            \
+                                 ptrdiff_t rsb, T *C, int accumulate)                 \
+{                                                                                     \
+    for (ptrdiff_t i = 0; i < M; i++) {                                               \
+        NAME##_v x = {0};                                                             \
+        for (ptrdiff_t p = 0; p < K; p++) {                                           \
+            NAME##_v b;                                                               \
+            if (N == NAME##_V) b = *(const NAME##_vu *)(B + p * rsb);                 \
+            else if (sizeof(T) == 4) nn_load_masked_f((const float *)(B + p * rsb), N, \
+                                                      (float *)&b);                   \
+            else nn_load_masked_d((const double *)(B + p * rsb), N, (double *)&b);    \
+            x += A[i * rsa + p * csa] * b;                                            \
+        }                                                                             \
+        NAME##_store(C + i * N, x, N, accumulate);                                    \
     }                                                                                 \
 }                                                                                     \
                                                                                       \
@@ -447,6 +508,10 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
        waking them) split the panels: each packs and sweeps its own, with no barrier \
        until the end. Every element of C is summed in the same order whatever the    \
        thread count, so the results are the same. */                                 \
+    if (NN_HAVE_MASKED && N > 1 && N <= V && (csb == 1 || K == 1) && M * K <= 512) { \
+        NAME##_direct(M, N, K, A, rsa, csa, B, rsb, C, accumulate);                   \
+        return;                                                                       \
+    }                                                                                 \
     if (N == 1 && csa == 1 && rsb == 1 && !threaded) {                                \
         NAME##_dots(M, K, A, rsa, B, C, accumulate);                                  \
         return;                                                                       \
@@ -456,8 +521,11 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
            op(A)^T: solved that way, the M values lie along the vector lanes instead  \
            of filling one lane of each vector. (Sequential only: the panels of the    \
            swapped product all use slot 0, and the buffer is sized for N, not M.) */  \
-        NAME##_panels(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb, A, csa,    \
-                      rsa, C, accumulate, bp0, 0);                                    \
+        if (NN_HAVE_MASKED && M <= V && rsa == 1 && M * K <= 512)                     \
+            NAME##_direct(1, M, K, B, 0, rsb, A, csa, C, accumulate);                 \
+        else                                                                          \
+            NAME##_panels(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb, A,     \
+                          csa, rsa, C, accumulate, bp0, 0);                           \
         return;                                                                       \
     }                                                                                 \
     if (!threaded) {                                                                  \

@@ -135,3 +135,25 @@ def test_transposed_b_at_block_edges(build, dtype, N, K):
     expected = A.astype(np.float64) @ B.astype(np.float64).T
     tol = (1e-5 if dtype == "float32" else 1e-12) * np.sqrt(K) * 4
     assert np.abs(C - expected).max() <= tol
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("M", [1, 2, 7, 32])
+@pytest.mark.parametrize("N", [2, 10, 16])
+@pytest.mark.parametrize("K", [1, 2, 16, 33])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True)])
+def test_tiny_products(build, dtype, M, N, K, ta, tb):
+    """Products of a few hundred multiply-adds (a tiny network's layers) skip packing
+    on the AVX-512 build: rows of C computed one at a time, B rows read in place."""
+    rng = np.random.default_rng(M * 10000 + N * 100 + K)
+    A = rng.normal(size=(K, M) if ta else (M, K)).astype(dtype)
+    B = rng.normal(size=(N, K) if tb else (K, N)).astype(dtype)
+    C0 = rng.normal(size=(M, N)).astype(dtype)
+    expected = _product(A.astype(np.float64), B.astype(np.float64), ta, tb)
+    tol = (1e-5 if dtype == "float32" else 1e-12) * (np.sqrt(K) + 1) * 4
+    for accumulate in (False, True):
+        C = C0.copy() if accumulate else np.full((M, N), np.nan, dtype)
+        build.matmul_into(A, B, C, ta, tb, accumulate, 1)
+        want = expected + C0 if accumulate else expected
+        assert np.abs(C - want).max() <= tol
