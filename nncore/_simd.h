@@ -504,11 +504,8 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
             for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(T));   \
         return;                                                                       \
     }                                                                                 \
-    /* Threads (when built with OpenMP and the product is large enough to pay for    \
-       waking them) split the panels: each packs and sweeps its own, with no barrier \
-       until the end. Every element of C is summed in the same order whatever the    \
-       thread count, so the results are the same. */                                 \
-    if (NN_HAVE_MASKED && N > 1 && N <= V && (csb == 1 || K == 1) && M * K <= 512) { \
+    /* Products too small to thread or pack (all of a tiny network's). */            \
+    if (NN_HAVE_MASKED && N > 1 && N <= V && csb == 1 && M * K <= 512) {             \
         NAME##_direct(M, N, K, A, rsa, csa, B, rsb, C, accumulate);                   \
         return;                                                                       \
     }                                                                                 \
@@ -528,6 +525,10 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
                           csa, rsa, C, accumulate, bp0, 0);                           \
         return;                                                                       \
     }                                                                                 \
+    /* Threads (when built with OpenMP and the product is large enough to pay for    \
+       waking them) split the panels: each packs and sweeps its own, with no barrier \
+       until the end. Every element of C is summed in the same order whatever the    \
+       thread count, so the results are the same. */                                 \
     if (!threaded) {                                                                  \
         /* No OpenMP region at all: entering one costs microseconds. */               \
         NAME##_panels(0, n_panels, n_tiles, M, N, K, A, rsa, csa, B, rsb, csb, C,     \
