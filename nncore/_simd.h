@@ -125,7 +125,7 @@ static inline float nn_tanhf(float x)
     float small = a + a * x2 * p;
     float e = nn_expf(2.0f * (a < 9.0f ? a : 9.0f));
     float big = (e - 1.0f) / (e + 1.0f);
-    float r = a < 0.4f ? small : big;
+    float r = a >= 0.4f ? big : small;    /* (a NaN takes ``small``: stays NaN) */
     return x < 0 ? -r : r;
 }
 

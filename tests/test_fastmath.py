@@ -82,3 +82,20 @@ def test_cross_entropy_float32_matches_float64(build):
     assert l32 == pytest.approx(l64, rel=1e-5)
     for a, b in zip(g32, g64):
         assert np.abs(a - b).max() <= 1e-5 * max(1.0, np.abs(b).max())
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_nan_stays_nan(build, activation):
+    """A NaN pre-activation (from weights gone bad) must come out NaN, not as a finite
+    value that hides the divergence: tanh's clamp of |x| once turned NaN into 1."""
+    saved = network._kernels
+    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
+    try:
+        net = nncore.Network([nncore.Dense(1, 1, activation)], dtype="float32")
+        net.params[0][...] = np.nan
+        net.params[1][...] = 0
+        out = net.forward(np.linspace(-3, 3, 37).reshape(-1, 1))   # full and partial vectors
+    finally:
+        network._kernels = saved
+    assert np.isnan(out).all()
