@@ -132,6 +132,8 @@ BLAS_ABOVE = NN_BLAS_ABOVE
 cdef enum:
     # An optimizer pass over more parameters than this is split across threads.
     _OPTIMIZER_PARALLEL_ABOVE = 65536
+    # So is the gathering of a shuffled batch of more values than this.
+    _GATHER_PARALLEL_ABOVE = 65536
 VECTOR_BYTES = NN_VBYTES
 
 # Compile-time constants (C macros, so loops that use them still vectorize).
@@ -657,6 +659,34 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
                 p[i] -= lr * g / (fsqrt(s2[i]) + eps)
 
 
+cdef void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t q0, Py_ssize_t q1,
+                      const Py_ssize_t* order, const floating* X, Py_ssize_t n0,
+                      const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
+                      const floating* w, floating* Xg, floating* Tg, Py_ssize_t* lg,
+                      floating* wg, Py_ssize_t next_offset) noexcept nogil:
+    """Rows r0 .. r1-1 of a shuffled batch (row r is X[order[r]]) into the gather
+    buffers (T, labels, w and their buffers NULL when absent); then a prefetch of rows
+    q0 .. q1-1 of the next batch (row q is X[order[next_offset + q]]): they are
+    scattered over X, and by the time this batch is trained they are in cache."""
+    cdef Py_ssize_t r, src
+    for r in range(r0, r1):
+        src = order[r]
+        copy_row(Xg + r * n0, X + src * n0, n0)
+        if T != NULL:
+            copy_row(Tg + r * kt, T + src * kt, kt)
+        if labels != NULL:
+            lg[r] = labels[src]
+        if w != NULL:
+            wg[r] = w[src]
+    for r in range(q0, q1):
+        src = order[next_offset + r]
+        prefetch_bytes(X + src * n0, n0 * sizeof(floating))
+        if T != NULL:
+            prefetch_bytes(T + src * kt, kt * sizeof(floating))
+        if labels != NULL:
+            prefetch_bytes(labels + src, sizeof(Py_ssize_t))
+
+
 # --------------------------------------------------------------------------------
 # Python entry points: check what the nogil code trusts, then release the GIL
 # --------------------------------------------------------------------------------
@@ -909,6 +939,14 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef const floating* wb
     cdef floating* Xg
     cdef floating* out
+    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows
+    cdef const floating* X_p = &X[0, 0]
+    cdef const floating* T_p = NULL
+    cdef const Py_ssize_t* labels_p = NULL
+    cdef const floating* w_p = NULL
+    cdef floating* Tb_p = NULL
+    cdef Py_ssize_t* lb_p = NULL
+    cdef floating* wb_p = NULL
 
     _check_net(sizes, acts, n_params)
     K = sizes[L]
@@ -956,6 +994,18 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cfg.eps = eps
     cfg.alpha = alpha
 
+    if has_T:
+        T_p = &T[0, 0]
+        if gather:
+            Tb_p = &T_batch[0, 0]
+    if has_labels:
+        labels_p = &labels[0]
+        if gather:
+            lb_p = &labels_batch[0]
+    if has_w:
+        w_p = &sample_weight[0]
+        if gather:
+            wb_p = &w_batch[0]
     _ensure_blas(_may_use_blas(sizes, B))
     with nogil:
         Xg = &work[0]
@@ -968,25 +1018,21 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
             if rows <= 0:
                 break
             if gather:
-                for r in range(rows):
-                    src = order[start + r]
-                    copy_row(Xg + r * n0, &X[src, 0], n0)
-                    if has_T:
-                        copy_row(&T_batch[r, 0], &T[src, 0], kt)
-                    if has_labels:
-                        labels_batch[r] = labels[src]
-                    if has_w:
-                        w_batch[r] = sample_weight[src]
-                # Start fetching the next batch's rows now: they are scattered over
-                # X, and by the time this batch is trained they are in cache.
+                # Each row of the batch, and a prefetch of the next batch's (see
+                # gather_rows); for a large batch, shared among the threads: it is
+                # memory-bound work that would otherwise leave the others waiting.
+                next_rows = 0
                 if prefetch and b + 1 < first_batch + n_batches:
-                    for r in range(start + B, min(n, start + 2 * B)):
-                        src = order[r]
-                        prefetch_bytes(&X[src, 0], n0 * sizeof(floating))
-                        if has_T:
-                            prefetch_bytes(&T[src, 0], kt * sizeof(floating))
-                        if has_labels:
-                            prefetch_bytes(&labels[src], sizeof(Py_ssize_t))
+                    next_rows = max(0, min(B, n - start - B))
+                if parts > 1 and rows * n0 > _GATHER_PARALLEL_ABOVE:
+                    for c in prange(parts, schedule="static", chunksize=1):
+                        gather_rows(c * rows // parts, (c + 1) * rows // parts,
+                                    c * next_rows // parts, (c + 1) * next_rows // parts,
+                                    &order[start], X_p, n0, T_p, kt, labels_p, w_p, Xg,
+                                    Tb_p, lb_p, wb_p, B)
+                else:
+                    gather_rows(0, rows, 0, next_rows, &order[start], X_p, n0, T_p, kt,
+                                labels_p, w_p, Xg, Tb_p, lb_p, wb_p, B)
                 Xb = Xg
                 Tb = &T_batch[0, 0] if has_T else NULL
                 lb = &labels_batch[0] if has_labels else NULL
