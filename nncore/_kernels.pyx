@@ -21,7 +21,8 @@ Memory layout
 -------------
 All parameters live in one flat array: layer ``l`` holds ``W_l`` (fan_in x fan_out,
 row-major) followed by ``b_l`` (fan_out); gradients and optimizer state use the same
-layout, so the optimizer is one fused pass over one array. The workspace for a batch
+layout, so the optimizer is one fused pass over each layer's contiguous part (made
+as soon as the backward pass is done with that layer). The workspace for a batch
 of ``B`` rows is carved from one flat array (see ``workspace_size``): the gathered
 batch, then for each layer its pre-activation ``Z`` and activation ``A`` (B x fan_out),
 then two delta buffers of B x max(fan_out) used in turn by the backward pass. Where an
@@ -910,8 +911,9 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
 
     Batch b holds rows ``order[b*B : (b+1)*B]`` of X (the last one may be shorter);
     an empty ``order`` means rows in their stored order, read in place. Per batch:
-    gather -> forward -> fused loss and output delta -> backward -> optimizer update
-    (step number ``step + 1``, ``step + 2``, ...). ``T_batch``, ``labels_batch`` and
+    gather (and prefetch the next batch) -> forward -> fused loss and output delta ->
+    backward, each layer's optimizer update (step number ``step + 1``, ``step + 2``,
+    ...) following its backward step. ``T_batch``, ``labels_batch`` and
     ``w_batch`` are gather buffers of ``batch_size`` rows (empty when the matching
     input is empty).
 
