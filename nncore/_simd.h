@@ -35,6 +35,9 @@
 /* K is split into blocks of NN_KC so that a packed panel of B (NN_KC x 2 vectors)
  * stays in the L1 cache while the rows of A stream past it. */
 #define NN_KC 256
+/* Products whose A holds at most this many values, and whose C is at most one vector
+ * wide, run row by row without packing (NAME##_direct; AVX-512 builds). */
+#define NN_DIRECT_MAX 512
 /* The K blocks actually used: K split evenly into as few blocks of at most NN_KC as
  * will do (784 = 4 x 196, not 3 x 256 + 16: a short last block pays a full round of
  * loading and storing C for a few multiply-adds). */
@@ -145,9 +148,12 @@ static inline float nn_sigmoidf(float x)
  * register tiles of NN_MR rows of C. Rows of A are read in place as scalars and
  * broadcast. ``pack`` holds NN_KC * (N + 2 * NN_MAX_LANES) values. */
 
+/* AVX-512 helpers of the matrix multiply: masked loads and stores, a 16 x 16
+ * transpose, 16 dot products at once. Builds without AVX-512 get do-nothing stand-ins,
+ * never called (every call is behind NN_AVX512_HELPERS), so the shared code compiles. */
 #if defined(__AVX512F__) && defined(__GNUC__)
 #include <immintrin.h>
-#define NN_HAVE_MASKED 1
+#define NN_AVX512_HELPERS 1
 /* c[0 .. n) (+)= the first n lanes of the vector at x (n < the vector's lanes). */
 static inline void nn_store_masked_f(float *c, const void *x, ptrdiff_t n, int accumulate)
 {
@@ -172,7 +178,6 @@ static inline void nn_load_masked_d(const double *src, ptrdiff_t n, double *dst)
 {
     _mm512_storeu_pd(dst, _mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), src));
 }
-#define NN_HAVE_TRANSPOSE16 1
 
 /* d[c*ldd + r] = s[r*lds + c] for a 16 x 16 block of floats, in registers: pairs,
  * then quads within each 128-bit lane, then the lanes themselves. 64 shuffles in
@@ -232,7 +237,7 @@ static inline void nn_dots16_f(ptrdiff_t K, const float *a, ptrdiff_t lda, const
     _mm512_storeu_ps(c, s);
 }
 #else
-#define NN_HAVE_MASKED 0
+#define NN_AVX512_HELPERS 0
 static inline void nn_store_masked_f(float *c, const void *x, ptrdiff_t n, int accumulate)
 {
     (void)c; (void)x; (void)n; (void)accumulate;
@@ -249,7 +254,6 @@ static inline void nn_load_masked_d(const double *src, ptrdiff_t n, double *dst)
 {
     (void)src; (void)n; (void)dst;
 }
-#define NN_HAVE_TRANSPOSE16 0
 static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptrdiff_t ldd)
 {
     (void)s; (void)lds; (void)d; (void)ldd;
@@ -275,7 +279,7 @@ static inline void NAME##_store(T *c, NAME##_v x, ptrdiff_t n, int accumulate)  
     if (n == NAME##_V) {                                                              \
         if (accumulate) x += *(NAME##_vu *)c;                                         \
         *(NAME##_vu *)c = x;                                                          \
-    } else if (NN_HAVE_MASKED) {                                                      \
+    } else if (NN_AVX512_HELPERS) {                                                      \
         /* A narrow C (an output layer of 10 classes): masked lanes, which neither  \
            touch the memory past row's end nor cost a store per value. */           \
         if (sizeof(T) == 4) nn_store_masked_f((float *)c, &x, n, accumulate);         \
@@ -353,7 +357,7 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t slot, ptrdiff_t pc,   
         T *dst = bp + p * w;                                                          \
         /* A loop, not memcpy: rows are short and a library call per row costs     \
            more than the copy. */                                                     \
-        if (csb == 1 && NN_HAVE_MASKED && valid < w) {                                \
+        if (csb == 1 && NN_AVX512_HELPERS && valid < w) {                                \
             /* A narrow panel's rows: one masked load (zeros past ``valid``) and     \
                whole-vector stores, in place of a value at a time. */                 \
             for (ptrdiff_t u = 0; u < w; u += V) {                                    \
@@ -379,7 +383,7 @@ static inline const T *NAME##_pack(ptrdiff_t q, ptrdiff_t slot, ptrdiff_t pc,   
            along its contiguous run of p, rather than reading ``valid`` scattered   \
            cache lines for every p. */                                               \
         ptrdiff_t u0 = 0;                                                             \
-        if (NN_HAVE_TRANSPOSE16 && sizeof(T) == 4 && rsb == 1) {                      \
+        if (NN_AVX512_HELPERS && sizeof(T) == 4 && rsb == 1) {                      \
             /* Whole 16 x 16 blocks in registers (float, AVX-512). */                 \
             for (; u0 + 16 <= valid; u0 += 16) {                                      \
                 const T *src = B + pc + (j + u0) * csb;                               \
@@ -407,7 +411,7 @@ static inline void NAME##_dots(ptrdiff_t M, ptrdiff_t K, const T *A, ptrdiff_t r
 {                                                                                     \
     const ptrdiff_t V = NAME##_V;                                                     \
     ptrdiff_t i0 = 0;                                                                 \
-    if (NN_HAVE_TRANSPOSE16 && sizeof(T) == 4)                                        \
+    if (NN_AVX512_HELPERS && sizeof(T) == 4)                                        \
         for (; i0 + 16 <= M; i0 += 16)                                                \
             nn_dots16_f(K, (const float *)(A + i0 * rsa), rsa, (const float *)b,      \
                         (float *)(C + i0), accumulate);                               \
@@ -445,6 +449,15 @@ static inline void NAME##_direct(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T 
         }                                                                             \
         NAME##_store(C + i * N, x, N, accumulate);                                    \
     }                                                                                 \
+}                                                                                     \
+                                                                                      \
+/* Whether NAME##_direct takes a product: C ``width`` values wide, A of ``a_values``   \
+   values, B's rows contiguous. */                                                    \
+static inline int NAME##_direct_fits(ptrdiff_t width, ptrdiff_t a_values,            \
+                                     int b_rows_contiguous)                           \
+{                                                                                     \
+    return NN_AVX512_HELPERS && width <= NAME##_V && b_rows_contiguous                \
+           && a_values <= NN_DIRECT_MAX;                                              \
 }                                                                                     \
                                                                                       \
 /* Row tiles t0 .. t1-1 of C's columns under packed panel q. */                       \
@@ -505,7 +518,7 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
         return;                                                                       \
     }                                                                                 \
     /* Products too small to thread or pack (all of a tiny network's). */            \
-    if (NN_HAVE_MASKED && N > 1 && N <= V && csb == 1 && M * K <= 512) {             \
+    if (N > 1 && NAME##_direct_fits(N, M * K, csb == 1)) {                           \
         NAME##_direct(M, N, K, A, rsa, csa, B, rsb, C, accumulate);                   \
         return;                                                                       \
     }                                                                                 \
@@ -518,7 +531,7 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A, ptrdiff_t rs
            op(A)^T: solved that way, the M values lie along the vector lanes instead  \
            of filling one lane of each vector. (Sequential only: the panels of the    \
            swapped product all use slot 0, and the buffer is sized for N, not M.) */  \
-        if (NN_HAVE_MASKED && M <= V && rsa == 1 && M * K <= 512)                     \
+        if (NAME##_direct_fits(M, M * K, rsa == 1))                                   \
             NAME##_direct(1, M, K, B, 0, rsb, A, csa, C, accumulate);                 \
         else                                                                          \
             NAME##_panels(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb, A,     \
