@@ -11,6 +11,7 @@ Indices = NDArray[np.intp]
 
 BLAS_ABOVE: int
 VECTOR_BYTES: int
+LANES_MAX_WIDTH: int
 
 class Activation(enum.IntEnum):
     IDENTITY = 0
@@ -38,6 +39,7 @@ class Status(enum.IntEnum):
     OK = 0
     NONFINITE_LOSS = 1
 
+def feature_major(sizes: Indices) -> bool: ...
 def workspace_size(sizes: Indices, rows: int) -> int: ...
 def forward(params: Floats, sizes: Indices, acts: Indices, X: Floats, out: Floats,
             work: Floats, cap: int) -> None: ...

@@ -29,6 +29,11 @@ then two delta buffers of B x max(fan_out) used in turn by the backward pass. Wh
 activation's derivative can be computed from its output (all but gelu), ``A`` is
 computed in place over ``Z``.
 
+Networks with no layer wider than ``LANES_MAX_WIDTH`` (input included) train
+feature-major instead (``lanes_step``): the same buffers hold one row per unit, with
+the batch's samples (padded to whole vectors) along the row, so that every product
+and elementwise pass runs along the batch rather than along a few units.
+
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
 kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
@@ -59,6 +64,7 @@ cdef extern from "_simd.h" nogil:
     float nn_expf(float x) noexcept
     float nn_tanhf(float x) noexcept
     float nn_sigmoidf(float x) noexcept
+    void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
     void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
                    Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
                    Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
@@ -69,7 +75,22 @@ cdef extern from "_simd.h" nogil:
                      int accumulate) noexcept
     void nn_colsum_d(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
                      int accumulate) noexcept
+    void nn_gemm_f_dots(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
+                        const float* b, float* C, int accumulate) noexcept
+    void nn_gemm_d_dots(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
+                        const double* b, double* C, int accumulate) noexcept
+    void nn_f_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                    Py_ssize_t rsa, Py_ssize_t csa, const float* bias, const float* B,
+                    float* C) noexcept
+    void nn_d_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                    Py_ssize_t rsa, Py_ssize_t csa, const double* bias, const double* B,
+                    double* C) noexcept
+    void nn_f_rowsums(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
+                      float* out) noexcept
+    void nn_d_rowsums(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
+                      double* out) noexcept
     Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
+    const Py_ssize_t NN_MAX_LANES
     void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
     const int NN_VBYTES
     const Py_ssize_t NN_BLAS_ABOVE
@@ -135,6 +156,11 @@ cdef enum:
     _OPTIMIZER_PARALLEL_ABOVE = 65536
     # So is the gathering of a shuffled batch of more values than this.
     _GATHER_PARALLEL_ABOVE = 65536
+    # Networks with no layer (input included) wider than this train in the
+    # feature-major layout (see lanes_step).
+    _LANES_MAX_WIDTH = 32
+    # Samples per chunk when a feature-major output is turned to rows for its loss.
+    _LOSS_CHUNK = 64
 VECTOR_BYTES = NN_VBYTES
 
 # Compile-time constants (C macros, so loops that use them still vectorize).
@@ -275,9 +301,31 @@ cdef void bias_activation(Py_ssize_t act, Py_ssize_t B, Py_ssize_t N,
         zr = Z + i * N
         for j in range(N):
             zr[j] = zr[j] + b[j]
-    if act == TANH:
+    activate(act, n, Z, A)
+
+
+cdef void activate(Py_ssize_t act, Py_ssize_t n, const floating* Z,
+                   floating* A) noexcept nogil:
+    """A[i] = f(Z[i]) over n values (A may be Z)."""
+    cdef Py_ssize_t i
+    cdef floating z
+    if act == IDENTITY:
+        if A != Z:
+            for i in range(n):
+                A[i] = Z[i]
+    elif act == RELU:
         for i in range(n):
-            A[i] = fast_tanh(Z[i])
+            A[i] = Z[i] if Z[i] > 0 else 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            z = Z[i]
+            A[i] = z if z > 0 else <floating>LEAKY_SLOPE * z
+    elif act == TANH:
+        if floating is float:
+            nn_tanhf_array(n, Z, A)
+        else:
+            for i in range(n):
+                A[i] = tanh(Z[i])
     elif act == SIGMOID:
         for i in range(n):
             A[i] = sigmoid(Z[i])
@@ -333,6 +381,54 @@ cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
 # Losses: value and gradient in one pass
 # --------------------------------------------------------------------------------
 
+cdef double mse_and_delta(Py_ssize_t B, Py_ssize_t K, const floating* out,
+                          const floating* T, const floating* w, double norm,
+                          floating* delta) noexcept nogil:
+    """loss_and_delta for mse. A loop of its own: in the shared one, the calls of the
+    other losses' branches (exp, log1p) kept the running sum in memory, a store and
+    a reload per row on the critical path. Several running sums (even and odd rows;
+    with unit weights, four) shorten the chain of dependent additions."""
+    cdef Py_ssize_t i, j
+    cdef double total0 = 0, total1 = 0, total2 = 0, total3 = 0, row, wi = 1.0
+    cdef double scale = 2 / (K * norm)
+    cdef floating d
+    if w == NULL:
+        # Unit weights: one flat pass over all B x K values (the delta loop
+        # vectorizes) and four running sums of the squares.
+        for i in range(B * K):
+            delta[i] = <floating>(scale * (out[i] - T[i]))
+        i = 0
+        while i + 4 <= B * K:
+            d = out[i] - T[i]
+            total0 += d * d
+            d = out[i + 1] - T[i + 1]
+            total1 += d * d
+            d = out[i + 2] - T[i + 2]
+            total2 += d * d
+            d = out[i + 3] - T[i + 3]
+            total3 += d * d
+            i += 4
+        while i < B * K:
+            d = out[i] - T[i]
+            total0 += d * d
+            i += 1
+        return ((total0 + total1) + (total2 + total3)) / K / norm
+    for i in range(B):
+        if w != NULL:
+            wi = w[i]
+            scale = 2 * wi / (K * norm)
+        row = 0
+        for j in range(K):
+            d = out[i * K + j] - T[i * K + j]
+            row += d * d
+            delta[i * K + j] = <floating>(scale * d)
+        if i & 1:
+            total1 += wi * (row / K)
+        else:
+            total0 += wi * (row / K)
+    return (total0 + total1) / norm
+
+
 cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                            const floating* out, const floating* T,
                            const Py_ssize_t* labels, const floating* w, double norm,
@@ -350,20 +446,14 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
     cdef const floating* o
     cdef const floating* tr
     cdef floating* dr
+    if loss == MSE:
+        return mse_and_delta(B, K, out, T, w, norm, delta)
     for i in range(B):
         o = out + i * K
         dr = delta + i * K
         wi = w[i] if w != NULL else 1.0
         row = 0
-        if loss == MSE:
-            tr = T + i * K
-            scale = 2 * wi / (K * norm)
-            for j in range(K):
-                d = o[j] - tr[j]
-                row += d * d
-                dr[j] = <floating>(scale * d)
-            row /= K
-        elif loss == BINARY_CROSS_ENTROPY:
+        if loss == BINARY_CROSS_ENTROPY:
             tr = T + i * K
             scale = wi / (K * norm)
             for j in range(K):
@@ -561,6 +651,163 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
 
 
 # --------------------------------------------------------------------------------
+# Narrow networks: the same passes in the feature-major layout
+# --------------------------------------------------------------------------------
+# When every layer is a few units wide, the row-major products are narrower than a
+# vector: a layer of 16 units fills one vector per sample, an output of 1 unit one
+# lane in sixteen. Stored one row per unit instead (unit j's values for the batch's
+# samples contiguous), every product runs along the batch: Z^T = W^T A^T + b,
+# dW = A^T . delta (dot products along the samples), dLoss/dA^T = W delta^T. The
+# batch is padded to whole vectors; the padding's values are computed but never
+# summed into a gradient, and never reach the loss.
+
+cdef inline bint lanes_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    """Whether a network trains in the feature-major layout."""
+    cdef Py_ssize_t l
+    for l in range(L + 1):
+        if sizes[l] > _LANES_MAX_WIDTH:
+            return False
+    return True
+
+
+cdef inline Py_ssize_t lanes_padded(Py_ssize_t rows) noexcept nogil:
+    """Rows rounded up to whole vectors of the widest kind (the feature-major stride)."""
+    return (rows + NN_MAX_LANES - 1) // NN_MAX_LANES * NN_MAX_LANES
+
+
+cdef inline void lanes_product(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                               const floating* A, Py_ssize_t rsa, Py_ssize_t csa,
+                               const floating* bias, const floating* B,
+                               floating* C) noexcept nogil:
+    if floating is float:
+        nn_f_lanes(M, N, K, A, rsa, csa, bias, B, C)
+    else:
+        nn_d_lanes(M, N, K, A, rsa, csa, bias, B, C)
+
+
+cdef inline void dots(Py_ssize_t M, Py_ssize_t K, const floating* A, Py_ssize_t rsa,
+                      const floating* b, floating* C) noexcept nogil:
+    """C[i] = sum_p A[i*rsa + p] b[p] for i < M."""
+    if floating is float:
+        nn_gemm_f_dots(M, K, A, rsa, b, C, 0)
+    else:
+        nn_gemm_d_dots(M, K, A, rsa, b, C, 0)
+
+
+cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
+                       Py_ssize_t K, const floating* out, const floating* T,
+                       const Py_ssize_t* labels, const floating* w, double norm,
+                       floating* delta, floating* rows_out,
+                       floating* rows_delta) noexcept nogil:
+    """loss_and_delta on a feature-major output (K x stride) and delta.
+
+    One output unit: a row of samples is the row-major column itself. Otherwise
+    chunks of up to _LOSS_CHUNK samples are turned to rows (in ``rows_out``), their
+    loss and delta taken row-major (into ``rows_delta``) and the delta turned back.
+    """
+    cdef Py_ssize_t r0, n, r, j
+    cdef double total = 0
+    if K == 1:
+        return loss_and_delta(loss, rows, 1, out, T, labels, w, norm, delta)
+    r0 = 0
+    while r0 < rows:
+        n = min(<Py_ssize_t>_LOSS_CHUNK, rows - r0)
+        for r in range(n):
+            for j in range(K):
+                rows_out[r * K + j] = out[j * stride + r0 + r]
+        total += loss_and_delta(loss, n, K, rows_out,
+                                T + r0 * (K // 2 if loss == GAUSSIAN_NLL else K)
+                                if T != NULL else NULL,
+                                labels + r0 if labels != NULL else NULL,
+                                w + r0 if w != NULL else NULL, norm, rows_delta)
+        for j in range(K):
+            for r in range(n):
+                delta[j * stride + r0 + r] = rows_delta[r * K + j]
+        r0 += n
+    return total
+
+
+cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* sizes,
+                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss,
+                       Py_ssize_t rows, floating* work, Py_ssize_t stride,
+                       const floating* T, const Py_ssize_t* labels, const floating* w,
+                       double norm, const OptimizerConfig* cfg, Py_ssize_t t,
+                       floating* state1, floating* state2) noexcept nogil:
+    """One training step of a narrow network whose batch (rows samples) is already in
+    the workspace feature-major (sizes[0] x stride, see gather_rows): forward, loss,
+    backward and each layer's update, as forward_pass, loss_and_delta and
+    backward_pass do row-major. Returns the batch's loss (loss_and_delta's value)."""
+    cdef Py_ssize_t l, i, j, fi, fo, off, which = 0, K = sizes[L]
+    cdef const floating* A_prev = work
+    cdef const floating* W = params
+    cdef floating* Z
+    cdef floating* A
+    cdef floating* D
+    cdef floating* D_next
+    cdef floating* dW
+    cdef floating* scratch = gemm_scratch(work, sizes, L, stride)
+    cdef floating column[_LANES_MAX_WIDTH]
+    cdef double batch_loss
+    for l in range(L):
+        fi = sizes[l]
+        fo = sizes[l + 1]
+        Z = layer_Z(work, sizes, L, stride, l)
+        A = layer_A(work, sizes, L, stride, acts, l)
+        # Z^T (fo x stride) = W^T A_prev^T + b
+        lanes_product(fo, stride, fi, W, 1, fo, W + fi * fo, A_prev, Z)
+        activate(acts[l], fo * stride, Z, A)
+        A_prev = A
+        W += fi * fo + fo
+    D = delta_buffer(work, sizes, L, stride, 0)
+    batch_loss = lanes_loss(loss, rows, stride, K, A_prev, T, labels, w, norm, D,
+                            delta_buffer(work, sizes, L, stride, 1),
+                            scratch)
+    if not isfinite(batch_loss):
+        return batch_loss
+    for j in range(K):
+        for i in range(rows, stride):
+            D[j * stride + i] = 0
+    off = param_count(sizes, L)
+    for l in range(L - 1, -1, -1):
+        fi = sizes[l]
+        fo = sizes[l + 1]
+        off -= fi * fo + fo
+        activation_backward(acts[l], fo * stride, layer_Z(work, sizes, L, stride, l),
+                            layer_A(work, sizes, L, stride, acts, l), D)
+        A_prev = work if l == 0 else layer_A(work, sizes, L, stride, acts, l - 1)
+        dW = grads + off
+        # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j]: dot
+        # products along the rows, a row of dW (or for a one-unit layer, its
+        # column) at a time. Only the first ``rows`` samples: the padding is left out.
+        if fo == 1:
+            dots(fi, rows, A_prev, stride, D, dW)
+        elif fi == 1:
+            dots(fo, rows, D, stride, A_prev, dW)
+        elif fo >= fi:
+            for i in range(fi):
+                dots(fo, rows, D, stride, A_prev + i * stride, dW + i * fo)
+        else:
+            for j in range(fo):
+                dots(fi, rows, A_prev, stride, D + j * stride, column)
+                for i in range(fi):
+                    dW[i * fo + j] = column[i]
+        if floating is float:
+            nn_f_rowsums(fo, rows, D, stride, dW + fi * fo)
+        else:
+            nn_d_rowsums(fo, rows, D, stride, dW + fi * fo)
+        if l > 0:
+            which = 1 - which
+            D_next = delta_buffer(work, sizes, L, stride, which)
+            # dLoss/dA_prev^T (fi x stride) = W delta^T
+            lanes_product(fi, stride, fo, params + off, fo, 1, NULL, D, D_next)
+            D = D_next
+        optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
+                       state1 + off if state1 != NULL else NULL,
+                       state2 + off if state2 != NULL else NULL)
+    return batch_loss
+
+
+# --------------------------------------------------------------------------------
 # Optimizers: one fused pass per layer's parameters (W_l then b_l, contiguous)
 # --------------------------------------------------------------------------------
 
@@ -663,16 +910,24 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
 cdef void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t q0, Py_ssize_t q1,
                       const Py_ssize_t* order, const floating* X, Py_ssize_t n0,
                       const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
-                      const floating* w, floating* Xg, floating* Tg, Py_ssize_t* lg,
-                      floating* wg, Py_ssize_t next_offset) noexcept nogil:
+                      const floating* w, floating* Xg, Py_ssize_t x_stride,
+                      floating* Tg, Py_ssize_t* lg, floating* wg,
+                      Py_ssize_t next_offset) noexcept nogil:
     """Rows r0 .. r1-1 of a shuffled batch (row r is X[order[r]]) into the gather
     buffers (T, labels, w and their buffers NULL when absent); then a prefetch of rows
     q0 .. q1-1 of the next batch (row q is X[order[next_offset + q]]): they are
-    scattered over X, and by the time this batch is trained they are in cache."""
-    cdef Py_ssize_t r, src
+    scattered over X, and by the time this batch is trained they are in cache.
+
+    ``x_stride`` 0 gathers X row-major; otherwise feature-major, feature i of row r
+    at Xg[i * x_stride + r] (lanes_step's layout)."""
+    cdef Py_ssize_t r, src, i
     for r in range(r0, r1):
         src = order[r]
-        copy_row(Xg + r * n0, X + src * n0, n0)
+        if x_stride == 0:
+            copy_row(Xg + r * n0, X + src * n0, n0)
+        else:
+            for i in range(n0):
+                Xg[i * x_stride + r] = X[src * n0 + i]
         if T != NULL:
             copy_row(Tg + r * kt, T + src * kt, kt)
         if labels != NULL:
@@ -716,16 +971,31 @@ cdef inline bint _may_use_blas(const Py_ssize_t[::1] sizes, Py_ssize_t rows):
     return <double>rows * big * big > <double>NN_BLAS_ABOVE   # (no overflow)
 
 
+def feature_major(const Py_ssize_t[::1] sizes not None):
+    """Whether ``train_batches`` runs a network of these layer sizes in the
+    feature-major layout (every layer, the input included, at most
+    ``LANES_MAX_WIDTH`` units wide; see lanes_step)."""
+    if sizes.shape[0] < 2:
+        raise ValueError("feature_major: need at least two sizes")
+    return lanes_layout(&sizes[0], sizes.shape[0] - 1)
+
+
+LANES_MAX_WIDTH = _LANES_MAX_WIDTH
+
+
 def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     """Length of the flat workspace for batches of up to ``rows`` rows.
 
     rows x sizes[0] (gathered input) + for each layer 2 x rows x fan_out (Z and A) +
-    2 x rows x max fan_out (deltas) + the matrix products' packing buffer.
+    2 x rows x max fan_out (deltas) + the matrix products' packing buffer; for a
+    network that trains feature-major (lanes_step), rows rounded up to whole vectors.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, n
     if rows < 1 or L < 1:
         raise ValueError(f"workspace_size: need rows >= 1 and at least two sizes; got "
                          f"rows={rows}, {sizes.shape[0]} sizes")
+    if lanes_layout(&sizes[0], L):
+        rows = lanes_padded(rows)
     n = rows * sizes[0]
     for l in range(L):
         n += 2 * rows * sizes[l + 1]
@@ -941,7 +1211,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef const floating* wb
     cdef floating* Xg
     cdef floating* out
-    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows
+    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows, cap, x_stride
+    cdef bint lanes
     cdef const floating* X_p = &X[0, 0]
     cdef const floating* T_p = NULL
     cdef const Py_ssize_t* labels_p = NULL
@@ -966,6 +1237,11 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
         raise ValueError("kernel: optimizer state 1 does not match params")
     if kind != SGD and state2.shape[0] != n_params:
         raise ValueError("kernel: optimizer state 2 does not match params")
+    lanes = lanes_layout(&sizes[0], L)
+    # The feature-major layout pads the batch to whole vectors (workspace_size
+    # counts the padding).
+    cap = lanes_padded(B) if lanes else B
+    x_stride = cap if lanes else 0
     if B < 1 or B > 2147483647 or work.shape[0] < workspace_size(sizes, B):
         raise ValueError("kernel: workspace too small for the batch size")
     if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
@@ -1031,10 +1307,10 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                         gather_rows(c * rows // parts, (c + 1) * rows // parts,
                                     c * next_rows // parts, (c + 1) * next_rows // parts,
                                     &order[start], X_p, n0, T_p, kt, labels_p, w_p, Xg,
-                                    Tb_p, lb_p, wb_p, B)
+                                    x_stride, Tb_p, lb_p, wb_p, B)
                 else:
                     gather_rows(0, rows, 0, next_rows, &order[start], X_p, n0, T_p, kt,
-                                labels_p, w_p, Xg, Tb_p, lb_p, wb_p, B)
+                                labels_p, w_p, Xg, x_stride, Tb_p, lb_p, wb_p, B)
                 Xb = Xg
                 Tb = &T_batch[0, 0] if has_T else NULL
                 lb = &labels_batch[0] if has_labels else NULL
@@ -1044,6 +1320,17 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 Tb = &T[start, 0] if has_T else NULL
                 lb = &labels[start] if has_labels else NULL
                 wb = &sample_weight[start] if has_w else NULL
+                if lanes:
+                    # Rows in their stored order, turned feature-major.
+                    for r in range(rows):
+                        for i in range(n0):
+                            Xg[i * x_stride + r] = Xb[r * n0 + i]
+            if lanes:
+                # The padding samples: zeros, so that every value computed from them
+                # is finite (they never reach a gradient; see lanes_step).
+                for i in range(n0):
+                    for r in range(rows, cap):
+                        Xg[i * x_stride + r] = 0
             if has_w:
                 wsum = 0
                 for r in range(rows):
@@ -1055,17 +1342,27 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 # undefined, and the batch carries no information. Skip it.
                 done += 1
                 continue
-            forward_pass(&params[0], &sizes[0], &acts[0], L, Xb, rows, &work[0], B)
-            out = layer_A(&work[0], &sizes[0], L, B, &acts[0], L - 1)
-            batch_loss = loss_and_delta(loss, rows, K, out, Tb, lb, wb, wsum,
-                                        delta_buffer(&work[0], &sizes[0], L, B, 0))
-            if not isfinite(batch_loss):
-                status = NONFINITE_LOSS
-                break
-            backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L, Xb, rows,
-                          &work[0], B, 0, &cfg, step + steps + 1,
-                          &state1[0] if state1.shape[0] else NULL,
-                          &state2[0] if state2.shape[0] else NULL)
+            if lanes:
+                batch_loss = lanes_step(&params[0], &grads[0], &sizes[0], &acts[0], L,
+                                        loss, rows, &work[0], cap, Tb, lb, wb, wsum,
+                                        &cfg, step + steps + 1,
+                                        &state1[0] if state1.shape[0] else NULL,
+                                        &state2[0] if state2.shape[0] else NULL)
+                if not isfinite(batch_loss):
+                    status = NONFINITE_LOSS
+                    break
+            else:
+                forward_pass(&params[0], &sizes[0], &acts[0], L, Xb, rows, &work[0], B)
+                out = layer_A(&work[0], &sizes[0], L, B, &acts[0], L - 1)
+                batch_loss = loss_and_delta(loss, rows, K, out, Tb, lb, wb, wsum,
+                                            delta_buffer(&work[0], &sizes[0], L, B, 0))
+                if not isfinite(batch_loss):
+                    status = NONFINITE_LOSS
+                    break
+                backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L, Xb, rows,
+                              &work[0], B, 0, &cfg, step + steps + 1,
+                              &state1[0] if state1.shape[0] else NULL,
+                              &state2[0] if state2.shape[0] else NULL)
             loss_sum += batch_loss * wsum
             weight_sum += wsum
             steps += 1

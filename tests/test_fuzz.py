@@ -149,7 +149,10 @@ def _corrupt(what, X, y, w, kwargs, loss, n_out):
         else:
             y = y[..., None]                          # (mse, gaussian_nll: wrong ndim)
     elif what == "y_width":
-        y = np.stack([y, y], axis=-1) if y.ndim == 1 else np.hstack([y, y[:, :1]])
+        # Class labels turned into rows one wider than the output (two copies of
+        # the labels would be valid probability rows for a two-class output).
+        y = (np.repeat(y[:, None], n_out + 1, axis=1) if y.ndim == 1
+             else np.hstack([y, y[:, :1]]))
     elif what == "y_string":
         y = y.astype(str)
     elif what == "sw_negative":
@@ -372,7 +375,12 @@ def _kernel_args(c):
     elif f == "work":
         a["work"] = a["work"][:-1]
     elif f == "cap":
-        a["cap"] = int(rng.choice([0, -1, c["cap"] + 1]))
+        # A batch size the workspace is too small for (the next few may fit:
+        # feature-major networks pad the batch to whole vectors).
+        over = c["cap"] + 1
+        while kernels.workspace_size(sizes, over) <= a["work"].shape[0]:
+            over += 1
+        a["cap"] = int(rng.choice([0, -1, over]))
     elif f == "labels" and use_labels:
         a["labels"] = a["labels"].copy()
         a["labels"][0] = int(rng.choice([-1, K]))

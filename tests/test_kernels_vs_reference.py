@@ -266,3 +266,60 @@ def test_bias_gradients_at_vector_edges(build, rows, dtype):
     reference.fit(params, acts, "mse", X, y, 1, rows, optimizer=("sgd", {"lr": 0.1}))
     for l, (got, want) in enumerate(zip(net.params[1::2], params[1::2])):
         assert rel_err(got, want) < tol, f"bias of layer {l} after a step"
+
+
+# Networks no wider than LANES_MAX_WIDTH train feature-major (one row per unit, the
+# batch along the vector lanes); wider ones row-major. Every activation, loss and
+# dtype through both, on every build: (first, second) hidden activations.
+ACTIVATION_PAIRS = [("relu", "tanh"), ("sigmoid", "leaky_relu"), ("elu", "gelu"),
+                    ("softplus", "identity")]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", LOSS_CASES)
+@pytest.mark.parametrize("pair", ACTIVATION_PAIRS, ids="-".join)
+@pytest.mark.parametrize("layout", ["feature-major", "row-major"])
+def test_training_in_both_layouts(build, layout, pair, case, dtype):
+    rng = np.random.default_rng(seed_of("layouts", layout, *pair, case))
+    k = 3
+    hidden = 9 if layout == "feature-major" else build.LANES_MAX_WIDTH + 7
+    sizes = (4, hidden, 5, output_width(case, k))
+    assert build.feature_major(np.array(sizes, np.intp)) == (layout == "feature-major")
+    acts = [*pair, "identity"]
+    net = make_net(sizes, acts, loss_name(case), dtype, 4)
+    X, y = make_data(case, 37, 4, k, rng)
+    w = make_sample_weight(37, rng)
+    params = copy_params(net)
+    # Batches of 7: five full ones and a last one of 2 (a partial vector).
+    history = net.fit(X, y, epochs=2, batch_size=7, optimizer=nncore.Adam(0.01),
+                      shuffle=False, sample_weight=w)
+    losses, _ = reference.fit(params, acts, loss_name(case), X, y, 2, 7,
+                              optimizer=("adam", {"lr": 0.01}), sample_weight=w)
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    assert rel_err(net.params, params) < tol
+    assert rel_err(history.loss, losses) < tol
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", ["cross_entropy_probs", "gaussian_nll", "mse"])
+@pytest.mark.parametrize("batch_size", [1, 16, 17, 33, 70])
+def test_feature_major_batches_at_vector_edges(build, batch_size, case, dtype):
+    """Feature-major batches pad to whole vectors: sizes at and around the lanes of
+    each build, and over the 64 samples in which a several-unit output is turned to
+    rows for its loss. The padding must never reach a gradient or the loss."""
+    rng = np.random.default_rng(seed_of("edges", batch_size, case))
+    k = 4
+    sizes = (3, 16, output_width(case, k))
+    assert build.feature_major(np.array(sizes, np.intp))
+    acts = ["tanh", "identity"]
+    net = make_net(sizes, acts, loss_name(case), dtype, 5)
+    n = 2 * batch_size + 3            # two full batches and a short one
+    X, y = make_data(case, n, 3, k, rng)
+    params = copy_params(net)
+    history = net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(0.05),
+                      shuffle=False)
+    losses, _ = reference.fit(params, acts, loss_name(case), X, y, 1, batch_size,
+                              optimizer=("sgd", {"lr": 0.05}))
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    assert rel_err(net.params, params) < tol
+    assert rel_err(history.loss, losses) < tol
