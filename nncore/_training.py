@@ -109,11 +109,14 @@ def epoch_order(rng, n, out=None):
     """The order in which an epoch of ``fit(shuffle=True)`` takes the rows.
 
     A uniformly random permutation of ``range(n)`` drawn from the NumPy Generator
-    ``rng``: ``n`` 32-bit integers from ``rng.integers``, then a Fisher-Yates shuffle
-    in the kernels (``_kernels.shuffle_into`` gives the exact rule). Written into
-    ``out`` (an ``np.intp`` array of length n) when given; returned.
+    ``rng``: ``n`` 32-bit integers, the halves of ``ceil(n / 2)`` raw 64-bit outputs
+    of its bit generator (``random_raw``: uniform bits, and 1.6x faster than
+    ``rng.integers``, whose draws were a tenth of a tiny network's epoch), then a
+    Fisher-Yates shuffle in the kernels (``_kernels.shuffle_into`` gives the exact
+    rule). Written into ``out`` (an ``np.intp`` array of length n) when given;
+    returned.
     """
-    draws = rng.integers(0, 1 << 32, size=n, dtype=np.uint32)
+    draws = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
     if out is None:
         out = np.empty(n, dtype=np.intp)
     _kernels.shuffle_into(out, draws)
