@@ -159,6 +159,8 @@ cdef enum:
     # Networks with no layer (input included) wider than this train in the
     # feature-major layout (see lanes_step).
     _LANES_MAX_WIDTH = 32
+    # Rows ahead of the one being gathered whose prefetch is asked for.
+    _GATHER_AHEAD = 8
     # Samples per chunk when a feature-major output is turned to rows for its loss.
     _LOSS_CHUNK = 64
 VECTOR_BYTES = NN_VBYTES
@@ -907,33 +909,51 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
                 p[i] -= lr * g / (fsqrt(s2[i]) + eps)
 
 
+cdef inline void gather_targets(Py_ssize_t r, Py_ssize_t src, const floating* T,
+                                Py_ssize_t kt, const Py_ssize_t* labels,
+                                const floating* w, floating* Tg, Py_ssize_t* lg,
+                                floating* wg) noexcept nogil:
+    """Row src of T, labels and w (those not NULL) into row r of their buffers."""
+    if T != NULL:
+        copy_row(Tg + r * kt, T + src * kt, kt)
+    if labels != NULL:
+        lg[r] = labels[src]
+    if w != NULL:
+        wg[r] = w[src]
+
+
 cdef void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t q0, Py_ssize_t q1,
                       const Py_ssize_t* order, const floating* X, Py_ssize_t n0,
                       const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
                       const floating* w, floating* Xg, Py_ssize_t x_stride,
                       floating* Tg, Py_ssize_t* lg, floating* wg,
-                      Py_ssize_t next_offset) noexcept nogil:
+                      Py_ssize_t next_offset, Py_ssize_t ahead) noexcept nogil:
     """Rows r0 .. r1-1 of a shuffled batch (row r is X[order[r]]) into the gather
     buffers (T, labels, w and their buffers NULL when absent); then a prefetch of rows
     q0 .. q1-1 of the next batch (row q is X[order[next_offset + q]]): they are
     scattered over X, and by the time this batch is trained they are in cache.
 
     ``x_stride`` 0 gathers X row-major; otherwise feature-major, feature i of row r
-    at Xg[i * x_stride + r] (lanes_step's layout)."""
+    at Xg[i * x_stride + r] (lanes_step's layout). Row-major, with ``ahead`` > 0,
+    each row's copy is preceded by a prefetch of the row ``ahead`` places later, so
+    that the misses of several long rows are outstanding at once."""
     cdef Py_ssize_t r, src, i
-    for r in range(r0, r1):
-        src = order[r]
-        if x_stride == 0:
+    if ahead and x_stride == 0:
+        for r in range(r0, r1):
+            if r + ahead < r1:
+                prefetch_bytes(X + order[r + ahead] * n0, n0 * sizeof(floating))
+            src = order[r]
             copy_row(Xg + r * n0, X + src * n0, n0)
-        else:
-            for i in range(n0):
-                Xg[i * x_stride + r] = X[src * n0 + i]
-        if T != NULL:
-            copy_row(Tg + r * kt, T + src * kt, kt)
-        if labels != NULL:
-            lg[r] = labels[src]
-        if w != NULL:
-            wg[r] = w[src]
+            gather_targets(r, src, T, kt, labels, w, Tg, lg, wg)
+    else:
+        for r in range(r0, r1):
+            src = order[r]
+            if x_stride == 0:
+                copy_row(Xg + r * n0, X + src * n0, n0)
+            else:
+                for i in range(n0):
+                    Xg[i * x_stride + r] = X[src * n0 + i]
+            gather_targets(r, src, T, kt, labels, w, Tg, lg, wg)
     for r in range(q0, q1):
         src = order[next_offset + r]
         prefetch_bytes(X + src * n0, n0 * sizeof(floating))
@@ -1199,7 +1219,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, n0, kt
     cdef Py_ssize_t B = batch_size, b, start, rows, r, src, done = 0, steps = 0, i
     cdef Py_ssize_t n_params = params.shape[0]
-    cdef bint gather = order.shape[0] > 0, prefetch
+    cdef bint gather = order.shape[0] > 0, prefetch, prefetch_next
     cdef bint has_T = T.shape[0] > 0, has_labels = labels.shape[0] > 0
     cdef bint has_w = sample_weight.shape[0] > 0
     cdef double batch_loss, wsum
@@ -1211,7 +1231,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef const floating* wb
     cdef floating* Xg
     cdef floating* out
-    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows, cap, x_stride
+    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows, cap, x_stride, ahead
     cdef bint lanes
     cdef const floating* X_p = &X[0, 0]
     cdef const floating* T_p = NULL
@@ -1290,6 +1310,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
         # Prefetching pays when X is beyond the L2 cache (about 1 MiB on the CPUs
         # measured); below that, the hints cost more than the misses they avoid.
         prefetch = gather and <double>n * n0 * sizeof(floating) > 1048576
+        ahead = _GATHER_AHEAD if prefetch else 0
+        prefetch_next = prefetch and B * n0 * sizeof(floating) <= 65536
         for b in range(first_batch, first_batch + n_batches):
             start = b * B
             rows = min(B, n - start)
@@ -1300,17 +1322,17 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 # gather_rows); for a large batch, shared among the threads: it is
                 # memory-bound work that would otherwise leave the others waiting.
                 next_rows = 0
-                if prefetch and b + 1 < first_batch + n_batches:
+                if prefetch_next and b + 1 < first_batch + n_batches:
                     next_rows = max(0, min(B, n - start - B))
                 if parts > 1 and rows * n0 > _GATHER_PARALLEL_ABOVE:
                     for c in prange(parts, schedule="static", chunksize=1):
                         gather_rows(c * rows // parts, (c + 1) * rows // parts,
                                     c * next_rows // parts, (c + 1) * next_rows // parts,
                                     &order[start], X_p, n0, T_p, kt, labels_p, w_p, Xg,
-                                    x_stride, Tb_p, lb_p, wb_p, B)
+                                    x_stride, Tb_p, lb_p, wb_p, B, ahead)
                 else:
                     gather_rows(0, rows, 0, next_rows, &order[start], X_p, n0, T_p, kt,
-                                labels_p, w_p, Xg, x_stride, Tb_p, lb_p, wb_p, B)
+                                labels_p, w_p, Xg, x_stride, Tb_p, lb_p, wb_p, B, ahead)
                 Xb = Xg
                 Tb = &T_batch[0, 0] if has_T else NULL
                 lb = &labels_batch[0] if has_labels else NULL
