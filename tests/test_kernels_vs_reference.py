@@ -268,9 +268,10 @@ def test_bias_gradients_at_vector_edges(build, rows, dtype):
         assert rel_err(got, want) < tol, f"bias of layer {l} after a step"
 
 
-# Networks no wider than LANES_MAX_WIDTH train feature-major (one row per unit, the
-# batch along the vector lanes); wider ones row-major. Every activation, loss and
-# dtype through both, on every build: (first, second) hidden activations.
+# float32 networks no wider than LANES_MAX_WIDTH train feature-major (one row per
+# unit, the batch along the vector lanes); wider ones, and float64 ones, row-major.
+# Every activation and loss through both, on every build: (first, second) hidden
+# activations.
 ACTIVATION_PAIRS = [("relu", "tanh"), ("sigmoid", "leaky_relu"), ("elu", "gelu"),
                     ("softplus", "identity")]
 
@@ -284,7 +285,8 @@ def test_training_in_both_layouts(build, layout, pair, case, dtype):
     k = 3
     hidden = 9 if layout == "feature-major" else build.LANES_MAX_WIDTH + 7
     sizes = (4, hidden, 5, output_width(case, k))
-    assert build.feature_major(np.array(sizes, np.intp)) == (layout == "feature-major")
+    assert build.feature_major(np.array(sizes, np.intp), dtype) == (
+        layout == "feature-major" and dtype == "float32")
     acts = [*pair, "identity"]
     net = make_net(sizes, acts, loss_name(case), dtype, 4)
     X, y = make_data(case, 37, 4, k, rng)
@@ -310,7 +312,7 @@ def test_feature_major_batches_at_vector_edges(build, batch_size, case, dtype):
     rng = np.random.default_rng(seed_of("edges", batch_size, case))
     k = 4
     sizes = (3, 16, output_width(case, k))
-    assert build.feature_major(np.array(sizes, np.intp))
+    assert build.feature_major(np.array(sizes, np.intp), dtype) == (dtype == "float32")
     acts = ["tanh", "identity"]
     net = make_net(sizes, acts, loss_name(case), dtype, 5)
     n = 2 * batch_size + 3            # two full batches and a short one
