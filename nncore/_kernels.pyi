@@ -12,6 +12,7 @@ Indices = NDArray[np.intp]
 BLAS_ABOVE: int
 VECTOR_BYTES: int
 LANES_MAX_WIDTH: int
+LANES_MAX_INPUT: int
 
 class Activation(enum.IntEnum):
     IDENTITY = 0

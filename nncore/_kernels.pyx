@@ -29,10 +29,11 @@ then two delta buffers of B x max(fan_out) used in turn by the backward pass. Wh
 activation's derivative can be computed from its output (all but gelu), ``A`` is
 computed in place over ``Z``.
 
-float32 networks with no layer wider than ``LANES_MAX_WIDTH`` (input included) train
-feature-major instead (``lanes_step``): the same buffers hold one row per unit, with
-the batch's samples (padded to whole vectors) along the row, so that every product
-and elementwise pass runs along the batch rather than along a few units.
+float32 networks with no layer wider than ``LANES_MAX_WIDTH`` (and at most
+``LANES_MAX_INPUT`` inputs) train feature-major instead (``lanes_step``): the same
+buffers hold one row per unit, with the batch's samples (padded to whole vectors)
+along the row, so that every product and elementwise pass runs along the batch
+rather than along a few units.
 
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
@@ -156,11 +157,18 @@ cdef enum:
     _OPTIMIZER_PARALLEL_ABOVE = 65536
     # So is the gathering of a shuffled batch of more values than this.
     _GATHER_PARALLEL_ABOVE = 65536
-    # Networks with no layer (input included) wider than this train in the
-    # feature-major layout (see lanes_step).
+    # float32 networks with no layer wider than _LANES_MAX_WIDTH and no more than
+    # _LANES_MAX_INPUT inputs train in the feature-major layout (see lanes_step).
+    # Measured against the row-major one (benches of 15 networks, 1 thread): it
+    # wins 1.03-1.9x on such networks; a 32-wide input, whose every row the gather
+    # scatters over 32 rows, lost 0.84-0.99x.
     _LANES_MAX_WIDTH = 32
+    _LANES_MAX_INPUT = 16
     # Rows ahead of the one being gathered whose prefetch is asked for.
     _GATHER_AHEAD = 8
+    # A feature-major layer with at most this many units on one side takes its
+    # weight gradient as dot products (lanes_step).
+    _LANES_DOTS_MAX = 4
     # Samples per chunk when a feature-major output is turned to rows for its loss.
     _LOSS_CHUNK = 64
 VECTOR_BYTES = NN_VBYTES
@@ -667,15 +675,24 @@ cdef inline bint lanes_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept no
     """Whether a float32 network trains in the feature-major layout (float64 ones
     never do: see feature_major)."""
     cdef Py_ssize_t l
-    for l in range(L + 1):
+    if sizes[0] > _LANES_MAX_INPUT:
+        return False
+    for l in range(1, L + 1):
         if sizes[l] > _LANES_MAX_WIDTH:
             return False
     return True
 
 
 cdef inline Py_ssize_t lanes_padded(Py_ssize_t rows) noexcept nogil:
-    """Rows rounded up to whole vectors of the widest kind (the feature-major stride)."""
-    return (rows + NN_MAX_LANES - 1) // NN_MAX_LANES * NN_MAX_LANES
+    """The feature-major row stride: rows rounded up to whole vectors of the widest
+    kind, plus one vector when that is a multiple of 512 values. (Rows 2 KiB apart
+    or a multiple of 4 KiB fall into one or two sets of the L1 cache, so that a
+    product reading down a column of rows evicts its own lines: 32-32-1 with
+    batches of 1024 ran 7x slower.)"""
+    cdef Py_ssize_t stride = (rows + NN_MAX_LANES - 1) // NN_MAX_LANES * NN_MAX_LANES
+    if stride % 512 == 0:
+        stride += NN_MAX_LANES
+    return stride
 
 
 cdef inline void lanes_product(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -779,21 +796,28 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
                             layer_A(work, sizes, L, stride, acts, l), D)
         A_prev = work if l == 0 else layer_A(work, sizes, L, stride, acts, l - 1)
         dW = grads + off
-        # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j]: dot
-        # products along the rows, a row of dW (or for a one-unit layer, its
-        # column) at a time. Only the first ``rows`` samples: the padding is left out.
+        # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j], over
+        # the first ``rows`` samples only (the padding is left out). A layer with
+        # a side of a few units: dot products along the rows, a row (or column) of
+        # dW at a time. Otherwise the matrix product A_prev^T delta: there each of
+        # the many dot products would end in a sum across the lanes, which costs
+        # more than its multiply-adds.
         if fo == 1:
             dots(fi, rows, A_prev, stride, D, dW)
         elif fi == 1:
             dots(fo, rows, D, stride, A_prev, dW)
-        elif fo >= fi:
+        elif fi <= _LANES_DOTS_MAX:
             for i in range(fi):
                 dots(fo, rows, D, stride, A_prev + i * stride, dW + i * fo)
-        else:
+        elif fo <= _LANES_DOTS_MAX:
             for j in range(fo):
                 dots(fi, rows, A_prev, stride, D + j * stride, column)
                 for i in range(fi):
                     dW[i * fo + j] = column[i]
+        elif floating is float:
+            nn_gemm_f(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, 0, scratch)
+        else:
+            nn_gemm_d(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, 0, scratch)
         if floating is float:
             nn_f_rowsums(fo, rows, D, stride, dW + fi * fo)
         else:
@@ -994,8 +1018,9 @@ cdef inline bint _may_use_blas(const Py_ssize_t[::1] sizes, Py_ssize_t rows):
 
 def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
     """Whether ``train_batches`` runs a network of these layer sizes and this dtype
-    in the feature-major layout: float32 networks with every layer, the input
-    included, at most ``LANES_MAX_WIDTH`` units wide (see lanes_step). (float64
+    in the feature-major layout: float32 networks with every layer at most
+    ``LANES_MAX_WIDTH`` units wide and at most ``LANES_MAX_INPUT`` inputs (see
+    lanes_step). (float64
     ones stay row-major: there the layout measured slower, 0.75x on 2-16-1, its
     dot products lacking the float32 builds' transposed reductions.)"""
     import numpy
@@ -1006,6 +1031,7 @@ def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
 
 
 LANES_MAX_WIDTH = _LANES_MAX_WIDTH
+LANES_MAX_INPUT = _LANES_MAX_INPUT
 
 
 def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):

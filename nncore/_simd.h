@@ -777,6 +777,12 @@ NN_DEFINE_COLSUM(double, nn_colsum_d)
  * B[k*N + n], for N a multiple of the vector's lanes (a batch padded to whole
  * vectors), up to 4 vectors of C's row held in registers at once.
  * NAME##_rowsums: out[m] = sum_n D[m*ldd + n] over the first N values of each row. */
+/* Rows of C per register tile of NAME##_lanes (up to 4 vectors wide). */
+#if NN_VBYTES == 64
+#define NN_LANES_MR 4
+#else
+#define NN_LANES_MR 2
+#endif
 #if defined(__GNUC__)
 #define NN_DEFINE_LANES(T, NAME)                                                      \
 typedef T NAME##_v __attribute__((vector_size(NN_VBYTES)));                           \
@@ -784,21 +790,43 @@ typedef T NAME##_vu __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)),  
                                    may_alias));                                       \
 enum { NAME##_V = NN_VBYTES / sizeof(T) };                                            \
                                                                                       \
+/* mr (<= NN_LANES_MR) rows of C over nv vectors of columns: mr x nv independent   \
+   accumulators, each B vector loaded once for all the rows (one row at a time is a  \
+   single chain of dependent multiply-adds). Both counts are constants where it is   \
+   called, so the loops unroll into registers. */                                    \
+static inline void NAME##_tile(const int nv, const int mr, ptrdiff_t N, ptrdiff_t K,  \
+                               const T *A, ptrdiff_t rsa, ptrdiff_t csa,              \
+                               const T *bias, const T *B, T *C)                       \
+{                                                                                     \
+    NAME##_v x[NN_LANES_MR][4];                                                       \
+    for (int r = 0; r < mr; r++) {                                                    \
+        T b0 = bias ? bias[r] : 0;                                                    \
+        for (int u = 0; u < nv; u++) x[r][u] = (NAME##_v){0} + b0;                    \
+    }                                                                                 \
+    for (ptrdiff_t k = 0; k < K; k++) {                                               \
+        NAME##_v bv[4];                                                               \
+        for (int u = 0; u < nv; u++) bv[u] = *(const NAME##_vu *)(B + k * N + u * NAME##_V); \
+        for (int r = 0; r < mr; r++) {                                                \
+            T s = A[r * rsa + k * csa];                                               \
+            for (int u = 0; u < nv; u++) x[r][u] += s * bv[u];                        \
+        }                                                                             \
+    }                                                                                 \
+    for (int r = 0; r < mr; r++)                                                      \
+        for (int u = 0; u < nv; u++)                                                  \
+            *(NAME##_vu *)(C + r * N + u * NAME##_V) = x[r][u];                       \
+}                                                                                     \
+                                                                                      \
 static inline void NAME##_rows(const int nv, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,   \
                                const T *A, ptrdiff_t rsa, ptrdiff_t csa,              \
                                const T *bias, const T *B, T *C)                       \
 {                                                                                     \
-    for (ptrdiff_t m = 0; m < M; m++) {                                               \
-        NAME##_v x[4];                                                                \
-        T b0 = bias ? bias[m] : 0;                                                    \
-        for (int u = 0; u < nv; u++) x[u] = (NAME##_v){0} + b0;                       \
-        for (ptrdiff_t k = 0; k < K; k++) {                                           \
-            T s = A[m * rsa + k * csa];                                               \
-            const T *b = B + k * N;                                                   \
-            for (int u = 0; u < nv; u++) x[u] += s * *(const NAME##_vu *)(b + u * NAME##_V); \
-        }                                                                             \
-        for (int u = 0; u < nv; u++) *(NAME##_vu *)(C + m * N + u * NAME##_V) = x[u];  \
-    }                                                                                 \
+    ptrdiff_t m = 0;                                                                  \
+    for (; m + NN_LANES_MR <= M; m += NN_LANES_MR)                                    \
+        NAME##_tile(nv, NN_LANES_MR, N, K, A + m * rsa, rsa, csa,                     \
+                    bias ? bias + m : NULL, B, C + m * N);                            \
+    for (; m < M; m++)                                                                \
+        NAME##_tile(nv, 1, N, K, A + m * rsa, rsa, csa, bias ? bias + m : NULL, B,    \
+                    C + m * N);                                                       \
 }                                                                                     \
                                                                                       \
 static void NAME##_lanes(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A,            \

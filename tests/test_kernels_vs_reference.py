@@ -279,17 +279,18 @@ ACTIVATION_PAIRS = [("relu", "tanh"), ("sigmoid", "leaky_relu"), ("elu", "gelu")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", LOSS_CASES)
 @pytest.mark.parametrize("pair", ACTIVATION_PAIRS, ids="-".join)
-@pytest.mark.parametrize("layout", ["feature-major", "row-major"])
+@pytest.mark.parametrize("layout", ["feature-major", "row-major", "row-major-input"])
 def test_training_in_both_layouts(build, layout, pair, case, dtype):
     rng = np.random.default_rng(seed_of("layouts", layout, *pair, case))
     k = 3
-    hidden = 9 if layout == "feature-major" else build.LANES_MAX_WIDTH + 7
-    sizes = (4, hidden, 5, output_width(case, k))
+    n_in = build.LANES_MAX_INPUT + 1 if layout == "row-major-input" else 4
+    hidden = build.LANES_MAX_WIDTH + 7 if layout == "row-major" else 9
+    sizes = (n_in, hidden, 5, output_width(case, k))
     assert build.feature_major(np.array(sizes, np.intp), dtype) == (
         layout == "feature-major" and dtype == "float32")
     acts = [*pair, "identity"]
     net = make_net(sizes, acts, loss_name(case), dtype, 4)
-    X, y = make_data(case, 37, 4, k, rng)
+    X, y = make_data(case, 37, n_in, k, rng)
     w = make_sample_weight(37, rng)
     params = copy_params(net)
     # Batches of 7: five full ones and a last one of 2 (a partial vector).
