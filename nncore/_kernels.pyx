@@ -668,9 +668,11 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
 # vector: a layer of 16 units fills one vector per sample, an output of 1 unit one
 # lane in sixteen. Stored one row per unit instead (unit j's values for the batch's
 # samples contiguous), every product runs along the batch: Z^T = W^T A^T + b,
-# dW = A^T . delta (dot products along the samples), dLoss/dA^T = W delta^T. The
-# batch is padded to whole vectors; the padding's values are computed but never
-# summed into a gradient, and never reach the loss.
+# dW = A^T delta (a sum over the samples), dLoss/dA^T = W delta^T. The batch is
+# padded to whole vectors; the padding's values are computed but never summed into
+# a gradient, and never reach the loss. Only float32 networks with at most
+# _LANES_MAX_INPUT inputs and _LANES_MAX_WIDTH units per layer (where it was
+# measured faster; see feature_major).
 
 cdef inline bint lanes_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
     """Whether a float32 network trains in the feature-major layout (float64 ones
