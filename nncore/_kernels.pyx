@@ -164,9 +164,8 @@ cdef enum:
     # scatters over 32 rows, lost 0.84-0.99x.
     _LANES_MAX_WIDTH = 32
     _LANES_MAX_INPUT = 16
-    # At most this many rows ahead of the one being gathered, its prefetch is asked
-    # for (see train_batches).
-    _GATHER_AHEAD = 32
+    # Rows ahead of the one being gathered whose prefetch is asked for.
+    _GATHER_AHEAD = 8
     # A feature-major layer with at most this many units on one side takes its
     # weight gradient as dot products (lanes_step).
     _LANES_DOTS_MAX = 4
@@ -1344,10 +1343,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
         # Prefetching pays when X is beyond the L2 cache (about 1 MiB on the CPUs
         # measured); below that, the hints cost more than the misses they avoid.
         prefetch = gather and <double>n * n0 * sizeof(floating) > 1048576
-        # Far enough ahead for the misses of long rows from memory to be in flight
-        # before their copy (32 rows: medium 1.027x over 8), near enough that a
-        # short batch still has rows to prefetch (small's 32: 8 ahead).
-        ahead = min(_GATHER_AHEAD, max(8, B // 4)) if prefetch else 0
+        ahead = _GATHER_AHEAD if prefetch else 0
         prefetch_next = prefetch and B * n0 * sizeof(floating) <= 65536
         for b in range(first_batch, first_batch + n_batches):
             start = b * B
