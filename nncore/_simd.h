@@ -142,7 +142,7 @@ static inline float nn_tanhf(float x)
     float e = nn_expf(2.0f * (a < 9.0f ? a : 9.0f));
     float big = (e - 1.0f) / (e + 1.0f);
     float r = a >= 0.4f ? big : small;    /* (a NaN takes ``small``: stays NaN) */
-    return x < 0 ? -r : r;
+    return copysignf(r, x);   /* (so tanh(-0) is -0) */
 }
 
 /* 1 / (1 + e^-x); for x << 0 the clamp in nn_expf keeps this finite. */
@@ -152,8 +152,8 @@ static inline float nn_sigmoidf(float x)
 }
 
 /* a[i] = nn_tanhf(z[i]) for i < n, whole vectors at a time: the same operations in
- * the same order (the same results, but for tanh(-0), which keeps its sign here),
- * with |x|, the sign, the clamp and the select as bit operations and a min
+ * the same order (so the same results), with |x|, the sign, the clamp and the
+ * select as bit operations and a min
  * instruction. Compilers turn the scalar function's selects into compares and
  * blends or, for AVX2, leave the loop unvectorized: this runs 1.9x (AVX-512) and
  * 6.5x (AVX2) faster. */

@@ -99,3 +99,19 @@ def test_nan_stays_nan(build, activation):
     finally:
         network._kernels = saved
     assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_vector_tanh_equals_scalar_tanh(build):
+    """The float32 tanh runs whole vectors at a time (nn_tanhf_array) and the last
+    few values of an array, fewer than a vector, through the scalar function: both
+    must compute the same operations in the same order, so the same value gives the
+    same bits in either place. 16 vectors' worth, then the first 15 values again
+    (the tail on every build), over the regions of both formulas and of the clamp,
+    with a -0 (whose sign both keep)."""
+    for lo, hi in [(-0.45, 0.45), (-12.0, 12.0), (0.35, 0.45), (8.5, 9.5)]:
+        head = np.linspace(lo, hi, 256).astype(np.float32)
+        head[11] = -0.0
+        values = np.concatenate([head, head[:15]])
+        got = _activate(build, "tanh", values).view(np.uint32)
+        np.testing.assert_array_equal(got[256:], got[:15])
