@@ -271,15 +271,28 @@ static inline void nn_transpose16_f(const float *s, ptrdiff_t lds, float *d, ptr
         _mm512_storeu_ps(d + (12 + k) * ldd, _mm512_shuffle_f32x4(x1, y1, 0xDD));
     }
 }
-/* c[r] (+)= the sum of acc[r]'s lanes, for 16 vectors: transposed, so that 15 vector
- * adds finish all 16 sums (where each alone would need a chain of lane-by-lane adds). */
+/* c[r] (+)= the sum of acc[r]'s lanes, for 16 vectors, in registers: a tree of
+ * halving steps, each adding two shuffles of a pair of vectors (256-bit halves, then
+ * 128-bit quarters, then pairs and single lanes), 31 shuffles and 15 adds for all 16
+ * sums, where each vector alone would need a chain of lane-by-lane adds. */
 static inline void nn_lane_sums16_f(const __m512 *acc, float *c, int accumulate)
 {
-    float rows[256] __attribute__((aligned(64))), cols[256] __attribute__((aligned(64)));
-    for (int r = 0; r < 16; r++) _mm512_store_ps(rows + 16 * r, acc[r]);
-    nn_transpose16_f(rows, 16, cols, 16);
-    __m512 s = _mm512_load_ps(cols);
-    for (int u = 1; u < 16; u++) s = _mm512_add_ps(s, _mm512_load_ps(cols + 16 * u));
+    __m512 x[8], y[4];
+    /* x[i], 128-bit chunks: two partial sums of acc[i], then two of acc[i + 8]. */
+    for (int i = 0; i < 8; i++)
+        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[i], acc[i + 8], 0x44),
+                             _mm512_shuffle_f32x4(acc[i], acc[i + 8], 0xEE));
+    /* y[i], chunks: 4 partial sums each of acc[i], acc[i + 8], acc[i + 4], acc[i + 12]. */
+    for (int i = 0; i < 4; i++)
+        y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x[i], x[i + 4], 0x88),
+                             _mm512_shuffle_f32x4(x[i], x[i + 4], 0xDD));
+    /* Within each chunk: lanes (y0, y1, y0, y1) and (y2, y3, y2, y3), 2 sums each. */
+    __m512 z0 = _mm512_add_ps(_mm512_unpacklo_ps(y[0], y[1]), _mm512_unpackhi_ps(y[0], y[1]));
+    __m512 z1 = _mm512_add_ps(_mm512_unpacklo_ps(y[2], y[3]), _mm512_unpackhi_ps(y[2], y[3]));
+    /* Chunk k of w: the whole sums of its four vectors; chunks hold acc 0-3, 8-11,
+       4-7, 12-15, put in order by the last shuffle. */
+    __m512 w = _mm512_add_ps(_mm512_shuffle_ps(z0, z1, 0x44), _mm512_shuffle_ps(z0, z1, 0xEE));
+    __m512 s = _mm512_shuffle_f32x4(w, w, 0xD8);
     if (accumulate) s = _mm512_add_ps(s, _mm512_loadu_ps(c));
     _mm512_storeu_ps(c, s);
 }
