@@ -232,13 +232,20 @@ cdef void gemm_path(Py_ssize_t path, bint trans_a, bint trans_b, Py_ssize_t M,
         blas_gemm(tb, ta, <blas_int>N, <blas_int>M, <blas_int>K, one,
                   B, <blas_int>ldb, A, <blas_int>lda, beta, C, <blas_int>N)
         return
-    # Element (i, p) of op(A) at A[i*rsa + p*csa]; (p, j) of op(B) at B[p*rsb + j*csb].
+    own_gemm(M, N, K, A, 1 if trans_a else K, M if trans_a else 1,
+             B, 1 if trans_b else N, K if trans_b else 1, C, beta != 0, pack)
+
+
+cdef inline void own_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* A,
+                          Py_ssize_t rsa, Py_ssize_t csa, const floating* B,
+                          Py_ssize_t rsb, Py_ssize_t csb, floating* C, bint accumulate,
+                          floating* pack) noexcept nogil:
+    """C (+)= op(A) op(B) in the kernels' own loop: element (i, p) of op(A) at
+    A[i*rsa + p*csa], (p, j) of op(B) at B[p*rsb + j*csb]; C is M x N, contiguous."""
     if floating is float:
-        nn_gemm_f(M, N, K, A, 1 if trans_a else K, M if trans_a else 1,
-                  B, 1 if trans_b else N, K if trans_b else 1, C, beta != 0, pack)
+        nn_gemm_f(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, pack)
     else:
-        nn_gemm_d(M, N, K, A, 1 if trans_a else K, M if trans_a else 1,
-                  B, 1 if trans_b else N, K if trans_b else 1, C, beta != 0, pack)
+        nn_gemm_d(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, pack)
 
 
 # --------------------------------------------------------------------------------
@@ -716,12 +723,22 @@ cdef inline void dots(Py_ssize_t M, Py_ssize_t K, const floating* A, Py_ssize_t 
         nn_gemm_d_dots(M, K, A, rsa, b, C, 0)
 
 
+cdef inline void rowsums(Py_ssize_t M, Py_ssize_t N, const floating* D, Py_ssize_t ldd,
+                         floating* out) noexcept nogil:
+    """out[m] = sum_n D[m*ldd + n] over the first N values of each of M rows."""
+    if floating is float:
+        nn_f_rowsums(M, N, D, ldd, out)
+    else:
+        nn_d_rowsums(M, N, D, ldd, out)
+
+
 cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
-                       Py_ssize_t K, const floating* out, const floating* T,
+                       Py_ssize_t K, const floating* out, const floating* T, Py_ssize_t kt,
                        const Py_ssize_t* labels, const floating* w, double norm,
                        floating* delta, floating* rows_out,
                        floating* rows_delta) noexcept nogil:
-    """loss_and_delta on a feature-major output (K x stride) and delta.
+    """loss_and_delta on a feature-major output (K x stride) and delta; T's rows
+    hold kt values.
 
     One output unit: a row of samples is the row-major column itself. Otherwise
     chunks of up to _LOSS_CHUNK samples are turned to rows (in ``rows_out``), their
@@ -738,8 +755,7 @@ cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
             for j in range(K):
                 rows_out[r * K + j] = out[j * stride + r0 + r]
         total += loss_and_delta(loss, n, K, rows_out,
-                                T + r0 * (K // 2 if loss == GAUSSIAN_NLL else K)
-                                if T != NULL else NULL,
+                                T + r0 * kt if T != NULL else NULL,
                                 labels + r0 if labels != NULL else NULL,
                                 w + r0 if w != NULL else NULL, norm, rows_delta)
         for j in range(K):
@@ -752,7 +768,8 @@ cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
 cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss,
                        Py_ssize_t rows, floating* work, Py_ssize_t stride,
-                       const floating* T, const Py_ssize_t* labels, const floating* w,
+                       const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
+                       const floating* w,
                        double norm, const OptimizerConfig* cfg, Py_ssize_t t,
                        floating* state1, floating* state2) noexcept nogil:
     """One training step of a narrow network whose batch (rows samples) is already in
@@ -781,7 +798,7 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         A_prev = A
         W += fi * fo + fo
     D = delta_buffer(work, sizes, L, stride, 0)
-    batch_loss = lanes_loss(loss, rows, stride, K, A_prev, T, labels, w, norm, D,
+    batch_loss = lanes_loss(loss, rows, stride, K, A_prev, T, kt, labels, w, norm, D,
                             delta_buffer(work, sizes, L, stride, 1),
                             scratch)
     if not isfinite(batch_loss):
@@ -816,14 +833,9 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
                 dots(fi, rows, A_prev, stride, D + j * stride, column)
                 for i in range(fi):
                     dW[i * fo + j] = column[i]
-        elif floating is float:
-            nn_gemm_f(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, 0, scratch)
         else:
-            nn_gemm_d(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, 0, scratch)
-        if floating is float:
-            nn_f_rowsums(fo, rows, D, stride, dW + fi * fo)
-        else:
-            nn_d_rowsums(fo, rows, D, stride, dW + fi * fo)
+            own_gemm(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, False, scratch)
+        rowsums(fo, rows, D, stride, dW + fi * fo)
         if l > 0:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, stride, which)
@@ -1399,8 +1411,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 continue
             if lanes:
                 batch_loss = lanes_step(&params[0], &grads[0], &sizes[0], &acts[0], L,
-                                        loss, rows, &work[0], cap, Tb, lb, wb, wsum,
-                                        &cfg, step + steps + 1,
+                                        loss, rows, &work[0], cap, Tb, kt, lb, wb,
+                                        wsum, &cfg, step + steps + 1,
                                         &state1[0] if state1.shape[0] else NULL,
                                         &state2[0] if state2.shape[0] else NULL)
                 if not isfinite(batch_loss):

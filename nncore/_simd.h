@@ -153,10 +153,9 @@ static inline float nn_sigmoidf(float x)
 
 /* a[i] = nn_tanhf(z[i]) for i < n, whole vectors at a time: the same operations in
  * the same order (so the same results), with |x|, the sign, the clamp and the
- * select as bit operations and a min
- * instruction. Compilers turn the scalar function's selects into compares and
- * blends or, for AVX2, leave the loop unvectorized: this runs 1.9x (AVX-512) and
- * 6.5x (AVX2) faster. */
+ * select as bit operations and a min instruction. Compilers turn the scalar
+ * function's selects into compares and blends or, for AVX2, leave the loop
+ * unvectorized: this runs 1.9x (AVX-512) and 6.5x (AVX2) faster. */
 #if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__))
 #include <immintrin.h>
 typedef float nn_vf __attribute__((vector_size(NN_VBYTES)));
@@ -297,8 +296,8 @@ static inline void nn_lane_sums16_f(const __m512 *acc, float *c, int accumulate)
     _mm512_storeu_ps(c, s);
 }
 /* c[r] (+)= sum_p a[r*lda + p] b[p] for 16 rows r: each row's products summed along
- * the lanes into one vector, then the 16 vectors transposed, so that 15 vector adds
- * finish all 16 sums (where each row alone would need a chain of lane-by-lane adds). */
+ * the lanes into one vector, then the 16 vectors' lanes summed together
+ * (nn_lane_sums16_f). */
 static inline void nn_dots16_f(ptrdiff_t K, const float *a, ptrdiff_t lda, const float *b,
                                float *c, int accumulate)
 {
@@ -374,6 +373,16 @@ typedef T NAME##_v __attribute__((vector_size(NN_VBYTES)));                     
 typedef T NAME##_vu __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)),        \
                                    may_alias));                                       \
 enum { NAME##_V = NN_VBYTES / sizeof(T) };                                            \
+                                                                                      \
+/* The sum of x's lanes, lane 0 first (a fixed order, so results depend on nothing  \
+   but the inputs). */                                                                \
+static inline T NAME##_hsum(NAME##_v x)                                               \
+{                                                                                     \
+    T lanes[NAME##_V], s = 0;                                                         \
+    memcpy(lanes, &x, sizeof(x));                                                     \
+    for (int u = 0; u < NAME##_V; u++) s += lanes[u];                                 \
+    return s;                                                                         \
+}                                                                                     \
                                                                                       \
 /* Store ``n`` (<= V) lanes of x at c, adding to what is there if ``accumulate``. */  \
 static inline void NAME##_store(T *c, NAME##_v x, ptrdiff_t n, int accumulate)        \
@@ -523,9 +532,7 @@ static inline void NAME##_dots(ptrdiff_t M, ptrdiff_t K, const T *A, ptrdiff_t r
         ptrdiff_t p = 0;                                                              \
         for (; p + V <= K; p += V)                                                    \
             x += *(const NAME##_vu *)(a + p) * *(const NAME##_vu *)(b + p);           \
-        T lanes[NAME##_V], s = 0;                                                     \
-        memcpy(lanes, &x, sizeof(x));                                                 \
-        for (ptrdiff_t u = 0; u < V; u++) s += lanes[u];                              \
+        T s = NAME##_hsum(x);                                                         \
         for (; p < K; p++) s += a[p] * b[p];                                          \
         C[i] = accumulate ? C[i] + s : s;                                             \
     }                                                                                 \
@@ -718,13 +725,12 @@ NN_DEFINE_GEMM(double, nn_gemm_d)
  * the add-latency chain; the order of the additions is fixed, so results do not
  * depend on anything but the inputs. */
 #if defined(__GNUC__)
-#define NN_DEFINE_COLSUM(T, NAME)                                                     \
+#define NN_DEFINE_COLSUM(T, NAME, VEC)                                                \
 static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)        \
 {                                                                                     \
-    typedef T vec __attribute__((vector_size(NN_VBYTES)));                            \
-    typedef T vecu __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)),         \
-                                  may_alias));                                        \
-    enum { V = NN_VBYTES / sizeof(T) };                                               \
+    typedef VEC##_v vec;   /* the vector types of the matrix multiply VEC */          \
+    typedef VEC##_vu vecu;                                                            \
+    enum { V = VEC##_V };                                                             \
     ptrdiff_t j = 0;                                                                  \
     if (N == 1) {                                                                     \
         /* One column: a contiguous sum, vectorized along the rows. */               \
@@ -734,10 +740,7 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)  
             a0 += *(const vecu *)(D + i);                                             \
             a1 += *(const vecu *)(D + i + V);                                         \
         }                                                                             \
-        a0 += a1;                                                                     \
-        T lanes[V], s = 0;                                                            \
-        memcpy(lanes, &a0, sizeof(a0));                                               \
-        for (int u = 0; u < V; u++) s += lanes[u];                                    \
+        T s = VEC##_hsum(a0 + a1);                                                    \
         for (; i < M; i++) s += D[i];                                                 \
         out[0] = accumulate ? out[0] + s : s;                                         \
         return;                                                                       \
@@ -767,7 +770,7 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)  
     }                                                                                 \
 }
 #else
-#define NN_DEFINE_COLSUM(T, NAME)                                                     \
+#define NN_DEFINE_COLSUM(T, NAME, VEC)                                                \
 static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)        \
 {                                                                                     \
     for (ptrdiff_t j = 0; j < N; j++) {                                               \
@@ -778,15 +781,16 @@ static void NAME(ptrdiff_t M, ptrdiff_t N, const T *D, T *out, int accumulate)  
 }
 #endif
 
-NN_DEFINE_COLSUM(float, nn_colsum_f)
-NN_DEFINE_COLSUM(double, nn_colsum_d)
+NN_DEFINE_COLSUM(float, nn_colsum_f, nn_gemm_f)
+NN_DEFINE_COLSUM(double, nn_colsum_d, nn_gemm_d)
 
 /* ------------------------------------------------------------------------------ */
 /* Feature-major products for narrow networks: activations stored one row per unit */
 /* (unit j's values for the batch's samples contiguous), so the vector lanes run   */
 /* over samples and no product is narrower than the batch.                         */
 /* ------------------------------------------------------------------------------ */
-/* NAME##_lanes: C[m*N + n] = bias[m] (0 when bias is NULL) + sum_k A[m*rsa + k*csa]
+/* In the vector types of the matrix multiply VEC (NN_DEFINE_GEMM):
+ * NAME##_lanes: C[m*N + n] = bias[m] (0 when bias is NULL) + sum_k A[m*rsa + k*csa]
  * B[k*N + n], for N a multiple of the vector's lanes (a batch padded to whole
  * vectors), up to 4 vectors of C's row held in registers at once.
  * NAME##_rowsums: out[m] = sum_n D[m*ldd + n] over the first N values of each row. */
@@ -797,12 +801,7 @@ NN_DEFINE_COLSUM(double, nn_colsum_d)
 #define NN_LANES_MR 2
 #endif
 #if defined(__GNUC__)
-#define NN_DEFINE_LANES(T, NAME)                                                      \
-typedef T NAME##_v __attribute__((vector_size(NN_VBYTES)));                           \
-typedef T NAME##_vu __attribute__((vector_size(NN_VBYTES), aligned(sizeof(T)),        \
-                                   may_alias));                                       \
-enum { NAME##_V = NN_VBYTES / sizeof(T) };                                            \
-                                                                                      \
+#define NN_DEFINE_LANES(T, NAME, VEC)                                                 \
 /* mr (<= NN_LANES_MR) rows of C over nv vectors of columns: mr x nv independent   \
    accumulators, each B vector loaded once for all the rows (one row at a time is a  \
    single chain of dependent multiply-adds). Both counts are constants where it is   \
@@ -811,14 +810,14 @@ static inline void NAME##_tile(const int nv, const int mr, ptrdiff_t N, ptrdiff_
                                const T *A, ptrdiff_t rsa, ptrdiff_t csa,              \
                                const T *bias, const T *B, T *C)                       \
 {                                                                                     \
-    NAME##_v x[NN_LANES_MR][4];                                                       \
+    VEC##_v x[NN_LANES_MR][4];                                                        \
     for (int r = 0; r < mr; r++) {                                                    \
         T b0 = bias ? bias[r] : 0;                                                    \
-        for (int u = 0; u < nv; u++) x[r][u] = (NAME##_v){0} + b0;                    \
+        for (int u = 0; u < nv; u++) x[r][u] = (VEC##_v){0} + b0;                     \
     }                                                                                 \
     for (ptrdiff_t k = 0; k < K; k++) {                                               \
-        NAME##_v bv[4];                                                               \
-        for (int u = 0; u < nv; u++) bv[u] = *(const NAME##_vu *)(B + k * N + u * NAME##_V); \
+        VEC##_v bv[4];                                                                \
+        for (int u = 0; u < nv; u++) bv[u] = *(const VEC##_vu *)(B + k * N + u * VEC##_V); \
         for (int r = 0; r < mr; r++) {                                                \
             T s = A[r * rsa + k * csa];                                               \
             for (int u = 0; u < nv; u++) x[r][u] += s * bv[u];                        \
@@ -826,7 +825,7 @@ static inline void NAME##_tile(const int nv, const int mr, ptrdiff_t N, ptrdiff_
     }                                                                                 \
     for (int r = 0; r < mr; r++)                                                      \
         for (int u = 0; u < nv; u++)                                                  \
-            *(NAME##_vu *)(C + r * N + u * NAME##_V) = x[r][u];                       \
+            *(VEC##_vu *)(C + r * N + u * VEC##_V) = x[r][u];                         \
 }                                                                                     \
                                                                                       \
 static inline void NAME##_rows(const int nv, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,   \
@@ -845,8 +844,8 @@ static inline void NAME##_rows(const int nv, ptrdiff_t M, ptrdiff_t N, ptrdiff_t
 static void NAME##_lanes(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A,            \
                          ptrdiff_t rsa, ptrdiff_t csa, const T *bias, const T *B, T *C) \
 {                                                                                     \
-    for (ptrdiff_t n0 = 0; n0 < N; n0 += 4 * NAME##_V) {                              \
-        ptrdiff_t nv = (N - n0) / NAME##_V;                                           \
+    for (ptrdiff_t n0 = 0; n0 < N; n0 += 4 * VEC##_V) {                               \
+        ptrdiff_t nv = (N - n0) / VEC##_V;                                            \
         /* A constant vector count per call, so each unrolls into registers. */      \
         if (nv >= 4) NAME##_rows(4, M, N, K, A, rsa, csa, bias, B + n0, C + n0);       \
         else if (nv == 3) NAME##_rows(3, M, N, K, A, rsa, csa, bias, B + n0, C + n0);  \
@@ -863,18 +862,16 @@ static void NAME##_rowsums(ptrdiff_t M, ptrdiff_t N, const T *D, ptrdiff_t ldd, 
             nn_sums16_f(N, (const float *)(D + m0 * ldd), ldd, (float *)(out + m0));  \
     for (ptrdiff_t m = m0; m < M; m++) {                                              \
         const T *d = D + m * ldd;                                                     \
-        NAME##_v x = {0};                                                             \
+        VEC##_v x = {0};                                                              \
         ptrdiff_t n = 0;                                                              \
-        for (; n + NAME##_V <= N; n += NAME##_V) x += *(const NAME##_vu *)(d + n);    \
-        T lanes[NAME##_V], s = 0;                                                     \
-        memcpy(lanes, &x, sizeof(x));                                                 \
-        for (int u = 0; u < NAME##_V; u++) s += lanes[u];                             \
+        for (; n + VEC##_V <= N; n += VEC##_V) x += *(const VEC##_vu *)(d + n);       \
+        T s = VEC##_hsum(x);                                                          \
         for (; n < N; n++) s += d[n];                                                 \
         out[m] = s;                                                                   \
     }                                                                                 \
 }
 #else
-#define NN_DEFINE_LANES(T, NAME)                                                      \
+#define NN_DEFINE_LANES(T, NAME, VEC)                                                 \
 static void NAME##_lanes(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T *A,            \
                          ptrdiff_t rsa, ptrdiff_t csa, const T *bias, const T *B, T *C) \
 {                                                                                     \
@@ -895,8 +892,8 @@ static void NAME##_rowsums(ptrdiff_t M, ptrdiff_t N, const T *D, ptrdiff_t ldd, 
 }
 #endif
 
-NN_DEFINE_LANES(float, nn_f)
-NN_DEFINE_LANES(double, nn_d)
+NN_DEFINE_LANES(float, nn_f, nn_gemm_f)
+NN_DEFINE_LANES(double, nn_d, nn_gemm_d)
 
 /* Ask for the cache lines of p[0 .. nbytes) ahead of their use (into L2: reads of
  * rows scattered over a data set, gathered one batch later). A hint only. */
