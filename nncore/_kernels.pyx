@@ -29,7 +29,7 @@ then two delta buffers of B x max(fan_out) used in turn by the backward pass. Wh
 activation's derivative can be computed from its output (all but gelu), ``A`` is
 computed in place over ``Z``.
 
-float32 networks with no layer wider than ``LANES_MAX_WIDTH`` (and at most
+Networks with no layer wider than ``LANES_MAX_WIDTH`` (and at most
 ``LANES_MAX_INPUT`` inputs) train feature-major instead (``lanes_step``): the same
 buffers hold one row per unit, with the batch's samples (padded to whole vectors)
 along the row, so that every product and elementwise pass runs along the batch
@@ -159,10 +159,11 @@ cdef enum:
     _OPTIMIZER_PARALLEL_ABOVE = 65536
     # So is the gathering of a shuffled batch of more values than this.
     _GATHER_PARALLEL_ABOVE = 65536
-    # float32 networks with no layer wider than _LANES_MAX_WIDTH and no more than
+    # Networks with no layer wider than _LANES_MAX_WIDTH and no more than
     # _LANES_MAX_INPUT inputs train in the feature-major layout (see lanes_step).
     # Measured against the row-major one (benches of 15 networks, 1 thread): it
-    # wins 1.03-1.9x on such networks; a 32-wide input, whose every row the gather
+    # wins 1.03-1.9x on such networks in float32, 1.0-1.35x in float64 (where
+    # only batches of 8 lost, 0.94x); a 32-wide input, whose every row the gather
     # scatters over 32 rows, lost 0.84-0.99x.
     _LANES_MAX_WIDTH = 32
     _LANES_MAX_INPUT = 16
@@ -677,13 +678,12 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
 # samples contiguous), every product runs along the batch: Z^T = W^T A^T + b,
 # dW = A^T delta (a sum over the samples), dLoss/dA^T = W delta^T. The batch is
 # padded to whole vectors; the padding's values are computed but never summed into
-# a gradient, and never reach the loss. Only float32 networks with at most
+# a gradient, and never reach the loss. Only networks with at most
 # _LANES_MAX_INPUT inputs and _LANES_MAX_WIDTH units per layer (where it was
 # measured faster; see feature_major).
 
 cdef inline bint lanes_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
-    """Whether a float32 network trains in the feature-major layout (float64 ones
-    never do: see feature_major)."""
+    """Whether a network trains in the feature-major layout (see feature_major)."""
     cdef Py_ssize_t l
     if sizes[0] > _LANES_MAX_INPUT:
         return False
@@ -1033,16 +1033,17 @@ cdef inline bint _may_use_blas(const Py_ssize_t[::1] sizes, Py_ssize_t rows):
 
 def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
     """Whether ``train_batches`` runs a network of these layer sizes and this dtype
-    in the feature-major layout: float32 networks with every layer at most
-    ``LANES_MAX_WIDTH`` units wide and at most ``LANES_MAX_INPUT`` inputs (see
-    lanes_step). (float64
-    ones stay row-major: there the layout measured slower, 0.75x on 2-16-1, its
-    dot products lacking the float32 builds' transposed reductions.)"""
+    (float32 or float64) in the feature-major layout: networks with every layer at
+    most ``LANES_MAX_WIDTH`` units wide and at most ``LANES_MAX_INPUT`` inputs (see
+    lanes_step), in either dtype. (float64 ones stayed row-major while libm's tanh,
+    a call per value, dominated their steps: the layout measured 0.73-0.75x on
+    2-16-1 then, 1.3x with the vectorized nn_tanh_array.)"""
     import numpy
     if sizes.shape[0] < 2:
         raise ValueError("feature_major: need at least two sizes")
-    return (numpy.dtype(dtype) == numpy.float32
-            and lanes_layout(&sizes[0], sizes.shape[0] - 1))
+    if numpy.dtype(dtype) not in (numpy.float32, numpy.float64):
+        raise ValueError(f"feature_major: dtype must be float32 or float64, not {dtype}")
+    return lanes_layout(&sizes[0], sizes.shape[0] - 1)
 
 
 LANES_MAX_WIDTH = _LANES_MAX_WIDTH
@@ -1303,7 +1304,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
         raise ValueError("kernel: optimizer state 1 does not match params")
     if kind != SGD and state2.shape[0] != n_params:
         raise ValueError("kernel: optimizer state 2 does not match params")
-    lanes = floating is float and lanes_layout(&sizes[0], L)   # see feature_major
+    lanes = lanes_layout(&sizes[0], L)   # see feature_major
     # The feature-major layout pads the batch to whole vectors (workspace_size
     # counts the padding).
     cap = lanes_padded(B) if lanes else B

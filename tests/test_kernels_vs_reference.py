@@ -268,8 +268,9 @@ def test_bias_gradients_at_vector_edges(build, rows, dtype):
         assert rel_err(got, want) < tol, f"bias of layer {l} after a step"
 
 
-# float32 networks no wider than LANES_MAX_WIDTH train feature-major (one row per
-# unit, the batch along the vector lanes); wider ones, and float64 ones, row-major.
+# Networks no wider than LANES_MAX_WIDTH (with at most LANES_MAX_INPUT inputs) train
+# feature-major (one row per unit, the batch along the vector lanes); wider ones
+# row-major.
 # Every activation and loss through both, on every build: (first, second) hidden
 # activations.
 ACTIVATION_PAIRS = [("relu", "tanh"), ("sigmoid", "leaky_relu"), ("elu", "gelu"),
@@ -287,7 +288,7 @@ def test_training_in_both_layouts(build, layout, pair, case, dtype):
     hidden = build.LANES_MAX_WIDTH + 7 if layout == "row-major" else 9
     sizes = (n_in, hidden, 5, output_width(case, k))
     assert build.feature_major(np.array(sizes, np.intp), dtype) == (
-        layout == "feature-major" and dtype == "float32")
+        layout == "feature-major")
     acts = [*pair, "identity"]
     net = make_net(sizes, acts, loss_name(case), dtype, 4)
     X, y = make_data(case, 37, n_in, k, rng)
@@ -313,7 +314,7 @@ def test_feature_major_batches_at_vector_edges(build, batch_size, case, dtype):
     rng = np.random.default_rng(seed_of("edges", batch_size, case))
     k = 4
     sizes = (3, 16, output_width(case, k))
-    assert build.feature_major(np.array(sizes, np.intp), dtype) == (dtype == "float32")
+    assert build.feature_major(np.array(sizes, np.intp), dtype)
     acts = ["tanh", "identity"]
     net = make_net(sizes, acts, loss_name(case), dtype, 5)
     n = 2 * batch_size + 3            # two full batches and a short one
