@@ -59,15 +59,16 @@ cdef sgemm_t _sgemm = NULL
 cdef dgemm_t _dgemm = NULL
 
 # Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
-# scalar calls cannot match in loops over small layers (a few ulp), a float64 tanh
-# over arrays at libm's accuracy (the rest of the float64 path calls libm), and the
-# register-tiled matrix multiply.
+# scalar calls cannot match in loops over small layers (a few ulp), float64 tanh and
+# sigmoid over arrays at libm's accuracy (the rest of the float64 path calls libm),
+# and the register-tiled matrix multiply.
 cdef extern from "_simd.h" nogil:
     float nn_expf(float x) noexcept
     float nn_tanhf(float x) noexcept
     float nn_sigmoidf(float x) noexcept
     void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
     void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
+    void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
                    Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
                    Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
@@ -346,8 +347,11 @@ cdef void activate(Py_ssize_t act, Py_ssize_t n, const floating* Z,
         else:
             nn_tanh_array(n, Z, A)
     elif act == SIGMOID:
-        for i in range(n):
-            A[i] = sigmoid(Z[i])
+        if floating is float:
+            for i in range(n):
+                A[i] = sigmoid(Z[i])
+        else:
+            nn_sigmoid_array(n, Z, A)
     elif act == ELU:
         for i in range(n):
             z = Z[i]

@@ -204,7 +204,7 @@ static inline void nn_tanhf_array(ptrdiff_t n, const float *z, float *a)
 #endif
 
 /* ------------------------------------------------------------------------------ */
-/* float64 tanh over arrays, at libm's accuracy                                    */
+/* float64 tanh and sigmoid over arrays, at libm's accuracy                        */
 /* ------------------------------------------------------------------------------ */
 /* For |x| >= 0.35, tanh|x| = e / (e + 2) with e = expm1(2|x|), the form of the
  * classic libm (fdlibm, glibc) tanh, with 2|x| clamped to 44 (where e / (e + 2)
@@ -213,13 +213,16 @@ static inline void nn_tanhf_array(ptrdiff_t n, const float *z, float *a)
  * through x^27 (truncation error below 5e-19 relative). Then the sign is put back.
  * No branches, so a loop of it vectorizes: libm's tanh is a function call per value,
  * which took 83% of a float64 tiny network's training step. */
-/* expm1(y) for 0 <= y <= 44: y = k ln2 + r, |r| <= ln2 / 2 (ln 2 in two parts, so
- * that k * NN_LN2_HI is exact for k <= 64); expm1(r) = r + r^2 (1/2! + r/3! + ... +
- * r^11/13!) (truncation error below 1.2e-17 relative, a tenth of an ulp);
- * expm1(y) = 2^k expm1(r) + (2^k - 1), both terms exact but the last rounding. */
+/* The reduction of e^y: y = k ln2 + r, |r| <= ln2 / 2 (ln 2 in two parts, so that
+ * k * NN_LN2_HI is exact for |k| < 2^21), k in t's low bits (1.5 * 2^52 added);
+ * e = expm1(r) = r + r^2 (1/2! + r/3! + ... + r^11/13!) (truncation error below
+ * 1.2e-17 relative, a tenth of an ulp); p starts as 1/13!. For 0 <= y <= 44 (tanh),
+ * expm1(y) = 2^k e + (2^k - 1), both terms exact but the last rounding; for y <= 0
+ * (sigmoid), e^y = (1 + e) 2^k, 2^k applied in two halves so that neither leaves the
+ * normal range before the result does. */
 #define NN_LN2_HI 6.93147180369123816490e-01
 #define NN_LN2_LO 1.90821492927058770002e-10
-#define NN_EXPM1_STEPS(y, t, k, r, p, scale, e)                                       \
+#define NN_EXPM1_REDUCED(y, t, k, r, p, e)                                            \
     t = (y) * 1.44269504088896340736 + 6755399441055744.0; /* 1.5 * 2^52 */           \
     k = t - 6755399441055744.0;                                                       \
     r = ((y) - k * NN_LN2_HI) - k * NN_LN2_LO;                                        \
@@ -234,8 +237,7 @@ static inline void nn_tanhf_array(ptrdiff_t n, const float *z, float *a)
     p = p * r + 1.0 / 24;                                                             \
     p = p * r + 1.0 / 6;                                                              \
     p = p * r + 0.5;                                                                  \
-    e = r + r * r * p;             /* expm1(r) */                                     \
-    e = e * (scale) + ((scale) - 1.0)
+    e = r + r * r * p              /* expm1(r) */
 
 /* small = tanh(a) for 0 <= a < 0.35, s = a * a: a + a s P(s), P's coefficients those
  * of tanh's Taylor series (2^2n (2^2n - 1) B_2n / (2n)!); p starts as x^27's. */
@@ -255,12 +257,18 @@ static inline void nn_tanhf_array(ptrdiff_t n, const float *z, float *a)
     small = (a) + (a) * (s) * p
 #define NN_TANH_SMALL_D_START (-8374643517010684.0 / 1298054391195577640625.0)
 
-/* 2^k for the k in t's low bits (NN_EXPM1_STEPS), 0 <= k <= 64. */
-static inline double nn_pow2_of(double t)
+/* k, the integer in t's low bits (NN_EXPM1_REDUCED). */
+static inline int64_t nn_k_of(double t)
 {
     int64_t bits;
     memcpy(&bits, &t, 8);
-    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    return bits - 0x4338000000000000LL;
+}
+
+/* 2^k for -1022 <= k <= 1023. */
+static inline double nn_pow2(int64_t k)
+{
+    int64_t bits = (k + 1023) << 52;
     double scale;
     memcpy(&scale, &bits, 8);
     return scale;
@@ -272,15 +280,33 @@ static inline double nn_tanh(double x)
     NN_TANH_SMALL_D(small, a, s, q);
     double y = 44.0 < 2.0 * a ? 44.0 : 2.0 * a;    /* (a NaN stays NaN) */
     double t, k, r, p = 1.0 / 6227020800, e;        /* 1/13! */
-    NN_EXPM1_STEPS(y, t, k, r, p, nn_pow2_of(t), e);
+    NN_EXPM1_REDUCED(y, t, k, r, p, e);
+    double scale = nn_pow2(nn_k_of(t));
+    e = e * scale + (scale - 1.0);                  /* expm1(y) */
     double big = e / (e + 2.0);
     return copysign(a >= 0.35 ? big : small, x);    /* (a NaN takes ``small``) */
+}
+
+/* 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below: libm's formulas (the float64 path
+ * of sigmoid in _kernels.pyx), with e^-|z| by NN_EXPM1_REDUCED; -|z| clamped at -746,
+ * where e^-|z| is already 0. */
+static inline double nn_sigmoid(double z)
+{
+    double y = -fabs(z);
+    y = y < -746.0 ? -746.0 : y;                    /* (a NaN stays NaN) */
+    double t, k, r, p = 1.0 / 6227020800, e;
+    NN_EXPM1_REDUCED(y, t, k, r, p, e);
+    int64_t k0 = nn_k_of(t), k1 = k0 >> 1;
+    e = ((1.0 + e) * nn_pow2(k1)) * nn_pow2(k0 - k1);   /* e^y */
+    return (z >= 0 ? 1.0 : e) / (1.0 + e);
 }
 
 #if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__))
 typedef double nn_vd __attribute__((vector_size(NN_VBYTES)));
 typedef double nn_vdu __attribute__((vector_size(NN_VBYTES), aligned(8), may_alias));
 typedef int64_t nn_vl __attribute__((vector_size(NN_VBYTES)));
+/* nn_pow2 of a vector of k. */
+#define NN_POW2_D(k) ((nn_vd)(((k) + 1023) << 52))
 /* a[i] = nn_tanh(z[i]) for i < n, whole vectors at a time: the same operations in the
  * same order (so the same results), with |x|, the sign, the clamp and the select as
  * bit operations and compares. */
@@ -298,9 +324,9 @@ static inline void nn_tanh_array(ptrdiff_t n, const double *z, double *a)
         nn_vl clamp = (nn_vd){0} + 44.0 < y;
         y = (nn_vd)NN_SELECT_BITS(nn_vl, clamp, (nn_vd){0} + 44.0, y);
         nn_vd t, k, r, p = (nn_vd){0} + 1.0 / 6227020800, e;
-        /* (2^k from t's low bits, as nn_pow2_of.) */
-        NN_EXPM1_STEPS(y, t, k, r, p, (nn_vd)(((nn_vl)t - 0x4338000000000000LL + 1023) << 52),
-                       e);
+        NN_EXPM1_REDUCED(y, t, k, r, p, e);
+        nn_vd scale = NN_POW2_D((nn_vl)t - 0x4338000000000000LL);
+        e = e * scale + (scale - 1.0);
         nn_vd big = e / (e + 2.0);
         nn_vl use_big = ax >= 0.35;
         nn_vl mag = NN_SELECT_BITS(nn_vl, use_big, big, small);
@@ -308,10 +334,34 @@ static inline void nn_tanh_array(ptrdiff_t n, const double *z, double *a)
     }
     for (; i < n; i++) a[i] = nn_tanh(z[i]);
 }
+/* a[i] = nn_sigmoid(z[i]) for i < n, whole vectors at a time, as nn_tanh_array. */
+static inline void nn_sigmoid_array(ptrdiff_t n, const double *z, double *a)
+{
+    const ptrdiff_t V = NN_VBYTES / 8;
+    ptrdiff_t i = 0;
+    for (; i + V <= n; i += V) {
+        nn_vd x = *(const nn_vdu *)(z + i);
+        nn_vd y = (nn_vd)((nn_vl)x | (int64_t)0x8000000000000000ULL);   /* -|x| */
+        nn_vl clamp = y < -746.0;
+        y = (nn_vd)NN_SELECT_BITS(nn_vl, clamp, (nn_vd){0} - 746.0, y);
+        nn_vd t, k, r, p = (nn_vd){0} + 1.0 / 6227020800, e;
+        NN_EXPM1_REDUCED(y, t, k, r, p, e);
+        nn_vl k0 = (nn_vl)t - 0x4338000000000000LL, k1 = k0 >> 1;
+        e = ((1.0 + e) * NN_POW2_D(k1)) * NN_POW2_D(k0 - k1);
+        nn_vl positive = x >= 0.0;
+        nn_vd num = (nn_vd)NN_SELECT_BITS(nn_vl, positive, (nn_vd){0} + 1.0, e);
+        *(nn_vdu *)(a + i) = num / (1.0 + e);
+    }
+    for (; i < n; i++) a[i] = nn_sigmoid(z[i]);
+}
 #else
 static inline void nn_tanh_array(ptrdiff_t n, const double *z, double *a)
 {
     for (ptrdiff_t i = 0; i < n; i++) a[i] = nn_tanh(z[i]);
+}
+static inline void nn_sigmoid_array(ptrdiff_t n, const double *z, double *a)
+{
+    for (ptrdiff_t i = 0; i < n; i++) a[i] = nn_sigmoid(z[i]);
 }
 #endif
 

@@ -1,6 +1,7 @@
 """The float32 activations run on vectorized approximations of exp, tanh and sigmoid
 (nncore/_simd.h); they must stay within a few float32 ulp of the exact values. The
-float64 tanh runs on a vectorized function of its own, which must keep libm's accuracy.
+float64 tanh and sigmoid run on vectorized functions of their own, which must keep
+libm's accuracy.
 
 They are reached through the real code path: a 1-1 Dense layer with weight 1 and bias
 0 outputs f(x) for each input x, in every compiled build this CPU runs.
@@ -85,35 +86,47 @@ def test_cross_entropy_float32_matches_float64(build):
         assert np.abs(a - b).max() <= 1e-5 * max(1.0, np.abs(b).max())
 
 
-# The float64 tanh: a dense sweep, the switch between its two formulas at 0.35, the
-# clamp at 22, tiny (and subnormal) and huge values.
+# The float64 tanh and sigmoid: a dense sweep, tanh's switch between its two formulas
+# at 0.35 and its clamp at 22, sigmoid's underflow into subnormals (below -708) and
+# its clamp at -746, tiny (and subnormal) and huge values.
 X64 = np.concatenate([
-    np.linspace(-30, 30, 200001),
+    np.linspace(-30, 30, 200001), np.linspace(-800, 800, 20001),
     np.linspace(-0.5, 0.5, 20001), np.linspace(0.349, 0.351, 2001),
+    np.linspace(-746.5, -700, 2001),
     np.geomspace(1e-320, 1e-3, 4000), -np.geomspace(1e-320, 1e-3, 4000),
-    np.array([0.0, -0.0, 21.9, 22.0, 22.1, -22.0, 44.0, 1e300, -1e300]),
+    np.array([0.0, -0.0, 21.9, 22.0, 22.1, -22.0, 44.0, 745.1, -745.1, 1e300, -1e300]),
 ])
+EXACT64 = {
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+}
 
 
 @pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63,
                     reason="needs an extended-precision long double for the exact values")
 @pytest.mark.parametrize("build", BUILDS)
-def test_float64_tanh_keeps_libm_accuracy(build):
-    """Within 2 float64 ulp of tanh in extended precision, everywhere (libm's own tanh
-    measured 2.2 ulp at worst on this machine's glibc, nncore's 1.5), odd, and never
-    beyond 1."""
-    got = _activate(build, "tanh", X64, "float64")
-    exact = np.tanh(X64.astype(np.longdouble))
+@pytest.mark.parametrize("activation, bound", [("tanh", 2.0), ("sigmoid", 2.5)])
+def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
+    """Within a couple of float64 ulp of the function in extended precision,
+    everywhere. libm's own tanh measured 2.2 ulp at worst on this machine's glibc,
+    nncore's 1.5; sigmoid by libm's exp and the same formulas, 2.4, nncore's 2.4.
+    tanh is odd and never beyond 1; sigmoid stays in [0, 1]."""
+    with np.errstate(over="ignore"):
+        exact = EXACT64[activation](X64.astype(np.longdouble))
+    got = _activate(build, activation, X64, "float64")
     ulp = np.spacing(np.abs(exact).astype(np.float64)).astype(np.longdouble)
     err = np.abs(got.astype(np.longdouble) - exact) / ulp
-    assert float(err.max()) <= 2.0, float(err.max())
-    assert np.array_equal(_activate(build, "tanh", -X64, "float64"), -got)
-    assert np.all(np.abs(got) <= 1)
+    assert float(err.max()) <= bound, float(err.max())
+    if activation == "tanh":
+        assert np.array_equal(_activate(build, "tanh", -X64, "float64"), -got)
+        assert np.all(np.abs(got) <= 1)
+    else:
+        assert np.all((got >= 0) & (got <= 1))
 
 
 @pytest.mark.parametrize("build", BUILDS)
 @pytest.mark.parametrize("dtype, activation", [("float32", "tanh"), ("float32", "sigmoid"),
-                                               ("float64", "tanh")])
+                                               ("float64", "tanh"), ("float64", "sigmoid")])
 def test_nan_stays_nan(build, dtype, activation):
     """A NaN pre-activation (from weights gone bad) must come out NaN, not as a finite
     value that hides the divergence: tanh's clamp of |x| once turned NaN into 1."""
@@ -130,21 +143,23 @@ def test_nan_stays_nan(build, dtype, activation):
 
 
 @pytest.mark.parametrize("build", BUILDS)
-@pytest.mark.parametrize("dtype, regions", [
-    ("float32", [(-0.45, 0.45), (-12.0, 12.0), (0.39, 0.41), (8.9, 9.1)]),
-    ("float64", [(-0.5, 0.5), (-30.0, 30.0), (0.345, 0.355), (21.9, 22.1)]),
+@pytest.mark.parametrize("dtype, activation, regions", [
+    ("float32", "tanh", [(-0.45, 0.45), (-12.0, 12.0), (0.39, 0.41), (8.9, 9.1)]),
+    ("float64", "tanh", [(-0.5, 0.5), (-30.0, 30.0), (0.345, 0.355), (21.9, 22.1)]),
+    ("float64", "sigmoid", [(-1.0, 1.0), (-40.0, 40.0), (-746.5, -700.0)]),
 ])
-def test_vector_tanh_equals_scalar_tanh(build, dtype, regions):
-    """The tanh runs whole vectors at a time (nn_tanhf_array, nn_tanh_array) and the
-    last few values of an array, fewer than a vector, through the scalar function:
-    both must compute the same operations in the same order, so that a value gives
-    the same bits in either place. 256 values at once (whole vectors on every build),
-    then each alone (the scalar function), over the regions of both formulas, the
-    switch between them and the clamp, with a -0 (whose sign both keep)."""
+def test_vector_activation_equals_scalar(build, dtype, activation, regions):
+    """tanh (and the float64 sigmoid) run whole vectors at a time (nn_tanhf_array,
+    nn_tanh_array, nn_sigmoid_array) and the last few values of an array, fewer than
+    a vector, through the scalar function: both must compute the same operations in
+    the same order, so that a value gives the same bits in either place. 256 values
+    at once (whole vectors on every build), then each alone (the scalar function),
+    over the regions of each formula, the switches between them and the clamps, with
+    a -0 (whose sign both keep)."""
     saved = network._kernels
     network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
     try:
-        net = nncore.Network([nncore.Dense(1, 1, "tanh")], dtype=dtype)
+        net = nncore.Network([nncore.Dense(1, 1, activation)], dtype=dtype)
         net.params[0][...] = 1
         net.params[1][...] = 0
         for lo, hi in regions:
