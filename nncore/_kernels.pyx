@@ -67,6 +67,7 @@ cdef extern from "_simd.h" nogil:
     float nn_tanhf(float x) noexcept
     float nn_sigmoidf(float x) noexcept
     void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
+    double nn_tanh(double x) noexcept
     void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
@@ -120,7 +121,7 @@ cdef inline floating fast_tanh(floating x) noexcept nogil:
     if floating is float:
         return nn_tanhf(x)
     else:
-        return tanh(x)
+        return nn_tanh(x)
 
 # Codes shared with the Python layer (nncore/layers.py, losses.py, optimizers.py
 # map names to these numbers; keep them in step).
