@@ -41,7 +41,7 @@ kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, logf, log1p, expm1, tanh, sqrt, sqrtf, fabs, pow, isfinite
+from libc.math cimport exp, log, logf, log1p, expm1, sqrt, sqrtf, fabs, pow, isfinite
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 include "_blas_int.pxi"
@@ -68,6 +68,7 @@ cdef extern from "_simd.h" nogil:
     float nn_sigmoidf(float x) noexcept
     void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
     double nn_tanh(double x) noexcept
+    double nn_expm1_neg(double y) noexcept
     void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
@@ -356,7 +357,7 @@ cdef void activate(Py_ssize_t act, Py_ssize_t n, const floating* Z,
     elif act == ELU:
         for i in range(n):
             z = Z[i]
-            A[i] = z if z > 0 else expm1(z)
+            A[i] = z if z > 0 else <floating>nn_expm1_neg(z)
     elif act == SOFTPLUS:
         for i in range(n):
             A[i] = softplus(Z[i])
