@@ -59,9 +59,9 @@ cdef sgemm_t _sgemm = NULL
 cdef dgemm_t _dgemm = NULL
 
 # Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
-# scalar calls cannot match in loops over small layers (a few ulp), float64 tanh and
-# sigmoid over arrays at libm's accuracy (the rest of the float64 path calls libm),
-# and the register-tiled matrix multiply.
+# scalar calls cannot match in loops over small layers (a few ulp); float64 tanh,
+# sigmoid and expm1 (elu's, and float32 elu's) at libm's accuracy (softplus and the
+# losses call libm); and the register-tiled matrix multiply.
 cdef extern from "_simd.h" nogil:
     float nn_expf(float x) noexcept
     float nn_tanhf(float x) noexcept
