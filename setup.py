@@ -18,6 +18,7 @@ NNCORE_BOUNDSCHECK=1
     out-of-range index raises ``IndexError`` instead of reading memory it should not.
     Used by one CI pass; slower.
 """
+import glob
 import os
 import platform
 import re
@@ -122,12 +123,20 @@ if x86 and not native:
         ("nncore._kernels_avx512", ["-march=x86-64-v4", "-mprefer-vector-width=512"]),
     ]
 
+# The parts of _kernels.pyx that it includes (its sections, one file each), so that a
+# change to any of them rebuilds the kernels.
+KERNEL_PARTS = sorted(
+    os.path.relpath(path, HERE)
+    for path in glob.glob(os.path.join(HERE, "nncore", "_*.pxi"))
+    if not path.endswith("_blas_int.pxi")
+)
+
 extensions = [
     Extension(
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=[numpy.get_include(), os.path.join(HERE, "nncore")],
-        depends=["nncore/_simd.h", "nncore/_kernels.pyx"],
+        depends=["nncore/_simd.h", "nncore/_kernels.pyx", *KERNEL_PARTS],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=base_args + flags + openmp,
         extra_link_args=openmp,

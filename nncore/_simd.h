@@ -304,7 +304,7 @@ static inline double nn_expm1_neg(double y)
 }
 
 /* 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below: libm's formulas (the float64 path
- * of sigmoid in _kernels.pyx), with e^-|z| by NN_EXPM1_REDUCED; -|z| clamped at -746,
+ * of sigmoid in _activations.pxi), with e^-|z| by NN_EXPM1_REDUCED; -|z| clamped at -746,
  * where e^-|z| is already 0. */
 static inline double nn_sigmoid(double z)
 {

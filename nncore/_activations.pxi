@@ -1,0 +1,148 @@
+# --------------------------------------------------------------------------------
+# Activations
+# --------------------------------------------------------------------------------
+# (Included by nncore/_kernels.pyx, in the order there: the kernels are one compiled
+# module.)
+
+cdef inline floating sigmoid(floating z) noexcept nogil:
+    """1 / (1 + exp(-z)), without overflow for either sign of z."""
+    cdef floating e
+    if floating is float:
+        return nn_sigmoidf(z)
+    elif z >= 0:
+        return 1 / (1 + exp(-z))
+    else:
+        e = exp(z)
+        return e / (1 + e)
+
+
+cdef inline floating softplus(floating z) noexcept nogil:
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))."""
+    return (z if z > 0 else 0) + log1p(exp(-fabs(z)))
+
+
+cdef inline floating gelu(floating z) noexcept nogil:
+    """0.5 z (1 + tanh(c (z + 0.044715 z^3))), c = sqrt(2/pi)."""
+    cdef floating one = 1   # typed: a bare 1 would make Cython compute in double
+    return <floating>0.5 * z * (one + fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z)))
+
+
+cdef inline floating gelu_derivative(floating z) noexcept nogil:
+    cdef floating one = 1
+    cdef floating t = fast_tanh(<floating>GELU_C * (z + <floating>GELU_A * z * z * z))
+    return (<floating>0.5 * (one + t) + <floating>0.5 * z * (one - t * t) * <floating>GELU_C
+            * (one + <floating>(3 * GELU_A) * z * z))
+
+
+cdef inline bint in_place(Py_ssize_t act) noexcept nogil:
+    """Whether f'(z) can be computed from a = f(z), so A may overwrite Z."""
+    return act != GELU
+
+
+cdef void bias_activation(Py_ssize_t act, Py_ssize_t B, Py_ssize_t N,
+                          const floating* b, floating* Z, floating* A) noexcept nogil:
+    """Z[i, j] += b[j]; A[i, j] = f(Z[i, j]) (A may be Z)."""
+    cdef Py_ssize_t i, j, n = B * N
+    cdef floating z
+    cdef floating* zr
+    cdef floating* ar
+    if act == IDENTITY or act == RELU or act == LEAKY_RELU:
+        # Cheap activations: fused with the bias, row by row.
+        for i in range(B):
+            zr = Z + i * N
+            ar = A + i * N
+            if act == IDENTITY:
+                for j in range(N):
+                    ar[j] = zr[j] + b[j]
+            elif act == RELU:
+                for j in range(N):
+                    z = zr[j] + b[j]
+                    ar[j] = z if z > 0 else 0
+            else:
+                for j in range(N):
+                    z = zr[j] + b[j]
+                    ar[j] = z if z > 0 else <floating>LEAKY_SLOPE * z
+        return
+    # The rest: bias row by row, then the function over all B x N values in one flat
+    # loop, whose constants the compiler keeps in registers (a loop per row reloads
+    # them every row, which cost a narrow layer more than the function itself).
+    for i in range(B):
+        zr = Z + i * N
+        for j in range(N):
+            zr[j] = zr[j] + b[j]
+    activate(act, n, Z, A)
+
+
+cdef void activate(Py_ssize_t act, Py_ssize_t n, const floating* Z,
+                   floating* A) noexcept nogil:
+    """A[i] = f(Z[i]) over n values (A may be Z)."""
+    cdef Py_ssize_t i
+    cdef floating z
+    if act == IDENTITY:
+        if A != Z:
+            for i in range(n):
+                A[i] = Z[i]
+    elif act == RELU:
+        for i in range(n):
+            A[i] = Z[i] if Z[i] > 0 else 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            z = Z[i]
+            A[i] = z if z > 0 else <floating>LEAKY_SLOPE * z
+    elif act == TANH:
+        if floating is float:
+            nn_tanhf_array(n, Z, A)
+        else:
+            nn_tanh_array(n, Z, A)
+    elif act == SIGMOID:
+        if floating is float:
+            for i in range(n):
+                A[i] = sigmoid(Z[i])
+        else:
+            nn_sigmoid_array(n, Z, A)
+    elif act == ELU:
+        for i in range(n):
+            z = Z[i]
+            A[i] = z if z > 0 else <floating>nn_expm1_neg(z)
+    elif act == SOFTPLUS:
+        for i in range(n):
+            A[i] = softplus(Z[i])
+    elif act == GELU:
+        for i in range(n):
+            A[i] = gelu(Z[i])
+
+
+cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
+                              const floating* A, floating* D) noexcept nogil:
+    """D *= f'(Z), elementwise over n values; f' from the output A where possible."""
+    cdef Py_ssize_t i
+    cdef floating a
+    # Typed: Cython writes a bare 1 as the double 1.0, which would turn the float32
+    # loops into double arithmetic with conversions both ways.
+    cdef floating one = 1
+    if act == IDENTITY:
+        return
+    elif act == RELU:
+        for i in range(n):
+            D[i] = D[i] if A[i] > 0 else 0
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            D[i] = D[i] if A[i] > 0 else <floating>LEAKY_SLOPE * D[i]
+    elif act == TANH:
+        for i in range(n):
+            D[i] *= one - A[i] * A[i]
+    elif act == SIGMOID:
+        for i in range(n):
+            D[i] *= A[i] * (one - A[i])
+    elif act == ELU:
+        # f'(z) = exp(z) = f(z) + 1 for z <= 0.
+        for i in range(n):
+            a = A[i]
+            D[i] = D[i] if a > 0 else D[i] * (a + one)
+    elif act == SOFTPLUS:
+        # f'(z) = sigmoid(z) = 1 - exp(-f(z)).
+        for i in range(n):
+            D[i] *= -expm1(-A[i])
+    elif act == GELU:
+        for i in range(n):
+            D[i] *= gelu_derivative(Z[i])
