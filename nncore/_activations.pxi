@@ -17,8 +17,9 @@ cdef inline floating sigmoid(floating z) noexcept nogil:
 
 
 cdef inline floating softplus(floating z) noexcept nogil:
-    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))."""
-    return (z if z > 0 else 0) + log1p(exp(-fabs(z)))
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), in double (nn_softplus: its
+    loop vectorizes, where libm's exp and log1p are a call per value each)."""
+    return <floating>nn_softplus(z)
 
 
 cdef inline floating gelu(floating z) noexcept nogil:
@@ -140,9 +141,9 @@ cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
             a = A[i]
             D[i] = D[i] if a > 0 else D[i] * (a + one)
     elif act == SOFTPLUS:
-        # f'(z) = sigmoid(z) = 1 - exp(-f(z)).
+        # f'(z) = sigmoid(z) = 1 - exp(-f(z)) = -expm1(-f(z)), f(z) >= 0.
         for i in range(n):
-            D[i] *= -expm1(-A[i])
+            D[i] *= <floating>(-nn_expm1_neg(-A[i]))
     elif act == GELU:
         for i in range(n):
             D[i] *= gelu_derivative(Z[i])

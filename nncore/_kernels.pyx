@@ -66,8 +66,8 @@ cdef dgemm_t _dgemm = NULL
 
 # Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
 # scalar calls cannot match in loops over small layers (a few ulp); float64 tanh,
-# sigmoid and expm1 (elu's, and float32 elu's) at libm's accuracy (softplus and the
-# losses call libm); and the register-tiled matrix multiply.
+# sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at libm's accuracy
+# (the losses call libm); and the register-tiled matrix multiply.
 cdef extern from "_simd.h" nogil:
     float nn_expf(float x) noexcept
     float nn_tanhf(float x) noexcept
@@ -75,6 +75,7 @@ cdef extern from "_simd.h" nogil:
     void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
     double nn_tanh(double x) noexcept
     double nn_expm1_neg(double y) noexcept
+    double nn_softplus(double z) noexcept
     void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,

@@ -303,6 +303,55 @@ static inline double nn_expm1_neg(double y)
     return y == 0.0 ? y : e;                        /* (expm1(-0) is -0) */
 }
 
+/* e^y for y <= 0 (y clamped at -746, where it is already 0): (1 + expm1(r)) 2^k, 2^k
+ * applied in two halves so that neither leaves the normal range before the result
+ * does (subnormal results come out right). */
+static inline double nn_exp_neg(double y)
+{
+    y = y < -746.0 ? -746.0 : y;                    /* (a NaN stays NaN) */
+    double t, k, r, p = 1.0 / 6227020800, e;
+    NN_EXPM1_REDUCED(y, t, k, r, p, e);
+    int64_t k0 = nn_k_of(t), k1 = k0 >> 1;
+    return ((1.0 + e) * nn_pow2(k1)) * nn_pow2(k0 - k1);
+}
+
+/* log1p(u) for 0 <= u <= 1: w = 1 + u, rounded, and c = u - (w - 1), its rounding
+ * error (exact); log(w) = k ln2 + log(1 + f), k = 1 and m = w / 2 above sqrt(2), and
+ * log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))), s = f / (2 + f) (fdlibm's form: the
+ * leading terms f - f^2/2 carry no rounding of s), R by the series of 2 atanh(s) / s - 2
+ * to s^24 (truncation below 1e-17 relative); log1p(u) = log(w) + c / w. */
+static inline double nn_log1p_unit(double u)
+{
+    double w = 1.0 + u;
+    double c = u - (w - 1.0);
+    double k = w > 1.4142135623730951 ? 1.0 : 0.0;
+    double m = w > 1.4142135623730951 ? 0.5 * w : w;
+    double f = m - 1.0;
+    double s = f / (2.0 + f), z = s * s, hfsq = 0.5 * f * f;
+    double R = 2.0 / 25;
+    R = R * z + 2.0 / 23;
+    R = R * z + 2.0 / 21;
+    R = R * z + 2.0 / 19;
+    R = R * z + 2.0 / 17;
+    R = R * z + 2.0 / 15;
+    R = R * z + 2.0 / 13;
+    R = R * z + 2.0 / 11;
+    R = R * z + 2.0 / 9;
+    R = R * z + 2.0 / 7;
+    R = R * z + 2.0 / 5;
+    R = R * z + 2.0 / 3;
+    R = R * z;
+    double logm = f - (hfsq - s * (hfsq + R));
+    return (k * NN_LN2_HI + (logm + k * NN_LN2_LO)) + c / w;
+}
+
+/* softplus(z) = max(z, 0) + log1p(e^-|z|). Branch-free and inline, so that a loop of
+ * it vectorizes. */
+static inline double nn_softplus(double z)
+{
+    return (z > 0.0 ? z : 0.0) + nn_log1p_unit(nn_exp_neg(-fabs(z)));
+}
+
 /* 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below: libm's formulas (the float64 path
  * of sigmoid in _activations.pxi), with e^-|z| by NN_EXPM1_REDUCED; -|z| clamped at -746,
  * where e^-|z| is already 0. */

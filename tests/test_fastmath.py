@@ -29,6 +29,7 @@ EXACT = {
     "tanh": np.tanh,
     "sigmoid": lambda x: np.exp(-np.logaddexp(0.0, -x)),
     "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+    "softplus": lambda x: np.logaddexp(0.0, x),
 }
 
 
@@ -45,7 +46,7 @@ def _activate(build, activation, x, dtype="float32"):
 
 
 @pytest.mark.parametrize("build", BUILDS)
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu", "softplus"])
 def test_fast_activation_within_a_few_ulp(build, activation):
     got = _activate(build, activation, X).astype(np.float64)
     exact = EXACT[activation](X.astype(np.float64))
@@ -63,8 +64,10 @@ def test_fast_activation_within_a_few_ulp(build, activation):
         assert np.all(np.abs(got) <= 1)
     elif activation == "sigmoid":
         assert np.all((got >= 0) & (got <= 1))
-    else:
+    elif activation == "elu":
         assert np.all(got >= -1)
+    else:
+        assert np.all(got >= 0)
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -102,6 +105,7 @@ EXACT64 = {
     "tanh": np.tanh,
     "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "softplus": lambda x: np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x))),
 }
 
 
@@ -109,13 +113,14 @@ EXACT64 = {
                     reason="needs an extended-precision long double for the exact values")
 @pytest.mark.parametrize("build", BUILDS)
 @pytest.mark.parametrize("activation, bound", [("tanh", 2.0), ("sigmoid", 2.5),
-                                               ("elu", 1.5)])
+                                               ("elu", 1.5), ("softplus", 2.5)])
 def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
     """Within a couple of float64 ulp of the function in extended precision,
     everywhere. libm's own tanh measured 2.2 ulp at worst on this machine's glibc,
     nncore's 1.5; sigmoid by libm's exp and the same formulas, 2.4, nncore's 2.4;
-    elu's expm1, libm 0.8, nncore 1.2. tanh is odd and never beyond 1; sigmoid stays
-    in [0, 1], elu above -1."""
+    elu's expm1, libm 0.8, nncore 1.2; softplus by libm's exp and log1p, 1.5, nncore's
+    2.0. tanh is odd and never beyond 1; sigmoid stays in [0, 1], elu above -1,
+    softplus at or above 0."""
     with np.errstate(over="ignore"):
         exact = EXACT64[activation](X64.astype(np.longdouble))
     got = _activate(build, activation, X64, "float64")
@@ -127,13 +132,15 @@ def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
         assert np.all(np.abs(got) <= 1)
     elif activation == "sigmoid":
         assert np.all((got >= 0) & (got <= 1))
-    else:
+    elif activation == "elu":
         assert np.all(got >= -1)
+    else:
+        assert np.all(got >= 0)
 
 
 @pytest.mark.parametrize("build", BUILDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu", "softplus"])
 def test_nan_stays_nan(build, dtype, activation):
     """A NaN pre-activation (from weights gone bad) must come out NaN, not as a finite
     value that hides the divergence: tanh's clamp of |x| once turned NaN into 1."""
@@ -156,11 +163,13 @@ def test_nan_stays_nan(build, dtype, activation):
     ("float64", "sigmoid", [(-1.0, 1.0), (-40.0, 40.0), (-746.5, -700.0)]),
     ("float32", "elu", [(-1.0, 1.0), (-45.0, 5.0), (-0.01, 0.01)]),
     ("float64", "elu", [(-1.0, 1.0), (-45.0, 5.0), (-0.01, 0.01)]),
+    ("float32", "softplus", [(-1.0, 1.0), (-50.0, 50.0), (-800.0, -700.0)]),
+    ("float64", "softplus", [(-1.0, 1.0), (-50.0, 50.0), (-800.0, -700.0)]),
 ])
 def test_vector_activation_equals_scalar(build, dtype, activation, regions):
-    """tanh (and the float64 sigmoid, and elu) run whole vectors at a time
-    (nn_tanhf_array, nn_tanh_array, nn_sigmoid_array, elu's loop as the compiler
-    vectorizes it) and the last few values of an array, fewer than a vector, through
+    """tanh (and the float64 sigmoid, elu and softplus) run whole vectors at a time
+    (nn_tanhf_array, nn_tanh_array, nn_sigmoid_array; elu's and softplus's loops as
+    the compiler vectorizes them) and the last few values of an array, fewer than a vector, through
     the scalar function: both must compute the same operations in
     the same order, so that a value gives the same bits in either place. 256 values
     at once (whole vectors on every build), then each alone (the scalar function),
