@@ -204,7 +204,7 @@ static inline void nn_tanhf_array(ptrdiff_t n, const float *z, float *a)
 #endif
 
 /* ------------------------------------------------------------------------------ */
-/* float64 tanh and sigmoid over arrays, at libm's accuracy                        */
+/* float64 tanh, sigmoid, expm1 and softplus, at libm's accuracy                  */
 /* ------------------------------------------------------------------------------ */
 /* For |x| >= 0.35, tanh|x| = e / (e + 2) with e = expm1(2|x|), the form of the
  * classic libm (fdlibm, glibc) tanh, with 2|x| clamped to 44 (where e / (e + 2)
@@ -216,10 +216,9 @@ static inline void nn_tanhf_array(ptrdiff_t n, const float *z, float *a)
 /* The reduction of e^y: y = k ln2 + r, |r| <= ln2 / 2 (ln 2 in two parts, so that
  * k * NN_LN2_HI is exact for |k| < 2^21), k in t's low bits (1.5 * 2^52 added);
  * e = expm1(r) = r + r^2 (1/2! + r/3! + ... + r^11/13!) (truncation error below
- * 1.2e-17 relative, a tenth of an ulp); p starts as 1/13!. For 0 <= y <= 44 (tanh),
- * expm1(y) = 2^k e + (2^k - 1), both terms exact but the last rounding; for y <= 0
- * (sigmoid), e^y = (1 + e) 2^k, 2^k applied in two halves so that neither leaves the
- * normal range before the result does. */
+ * 1.2e-17 relative, a tenth of an ulp); p starts as 1/13!. For -40 <= y <= 44,
+ * expm1(y) = 2^k e + (2^k - 1), both terms exact but the last rounding (nn_tanh,
+ * nn_expm1_neg); for y <= 0, e^y = (1 + e) 2^k (nn_exp_neg: sigmoid, softplus). */
 #define NN_LN2_HI 6.93147180369123816490e-01
 #define NN_LN2_LO 1.90821492927058770002e-10
 #define NN_EXPM1_REDUCED(y, t, k, r, p, e)                                            \
@@ -353,16 +352,10 @@ static inline double nn_softplus(double z)
 }
 
 /* 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) below: libm's formulas (the float64 path
- * of sigmoid in _activations.pxi), with e^-|z| by NN_EXPM1_REDUCED; -|z| clamped at -746,
- * where e^-|z| is already 0. */
+ * of sigmoid in _activations.pxi), with e^-|z| by nn_exp_neg. */
 static inline double nn_sigmoid(double z)
 {
-    double y = -fabs(z);
-    y = y < -746.0 ? -746.0 : y;                    /* (a NaN stays NaN) */
-    double t, k, r, p = 1.0 / 6227020800, e;
-    NN_EXPM1_REDUCED(y, t, k, r, p, e);
-    int64_t k0 = nn_k_of(t), k1 = k0 >> 1;
-    e = ((1.0 + e) * nn_pow2(k1)) * nn_pow2(k0 - k1);   /* e^y */
+    double e = nn_exp_neg(-fabs(z));
     return (z >= 0 ? 1.0 : e) / (1.0 + e);
 }
 
