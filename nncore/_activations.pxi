@@ -5,15 +5,12 @@
 # module.)
 
 cdef inline floating sigmoid(floating z) noexcept nogil:
-    """1 / (1 + exp(-z)), without overflow for either sign of z."""
-    cdef floating e
+    """1 / (1 + exp(-z)), without overflow for either sign of z (nn_sigmoidf, or in
+    float64 nn_sigmoid: libm's two formulas with the kernels' own exp)."""
     if floating is float:
         return nn_sigmoidf(z)
-    elif z >= 0:
-        return 1 / (1 + exp(-z))
     else:
-        e = exp(z)
-        return e / (1 + e)
+        return nn_sigmoid(z)
 
 
 cdef inline floating softplus(floating z) noexcept nogil:

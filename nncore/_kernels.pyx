@@ -47,7 +47,7 @@ kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, logf, log1p, expm1, sqrt, sqrtf, fabs, pow, isfinite
+from libc.math cimport exp, log, logf, log1p, sqrt, sqrtf, fabs, pow, isfinite
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 include "_blas_int.pxi"
@@ -67,7 +67,9 @@ cdef dgemm_t _dgemm = NULL
 # Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
 # scalar calls cannot match in loops over small layers (a few ulp); float64 tanh,
 # sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at libm's accuracy
-# (the losses call libm); and the register-tiled matrix multiply.
+# (gaussian_nll's exp, cross_entropy's log and float32 binary_cross_entropy's exp and
+# log1p, and float64 cross_entropy's exp, still call libm); and the register-tiled
+# matrix multiply.
 cdef extern from "_simd.h" nogil:
     float nn_expf(float x) noexcept
     float nn_tanhf(float x) noexcept
@@ -76,6 +78,9 @@ cdef extern from "_simd.h" nogil:
     double nn_tanh(double x) noexcept
     double nn_expm1_neg(double y) noexcept
     double nn_softplus(double z) noexcept
+    double nn_sigmoid(double z) noexcept
+    double nn_exp_neg(double y) noexcept
+    double nn_log1p_unit(double u) noexcept
     void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
     void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,

@@ -82,7 +82,12 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
             for j in range(K):
                 z = o[j]
                 t = tr[j]
-                row += (z if z > 0 else 0) - z * t + log1p(exp(-fabs(z)))
+                if floating is float:
+                    # (libm's: in this loop, which does not vectorize, its two calls
+                    # measured 1.1-1.2x faster than nn_exp_neg and nn_log1p_unit)
+                    row += (z if z > 0 else 0) - z * t + log1p(exp(-fabs(z)))
+                else:
+                    row += (z if z > 0 else 0) - z * t + nn_log1p_unit(nn_exp_neg(-fabs(z)))
                 dr[j] = <floating>(scale * (sigmoid(z) - t))
             row /= K
         elif loss == CROSS_ENTROPY:
