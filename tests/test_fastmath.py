@@ -1,11 +1,12 @@
 """The float32 activations run on vectorized approximations of exp, tanh and sigmoid
 (nncore/_simd.h); they must stay within a few float32 ulp of the exact values. The
-float64 tanh and sigmoid run on vectorized functions of their own, which must keep
-libm's accuracy.
+float64 tanh, sigmoid, elu and softplus run on vectorized functions of their own, which
+must keep libm's accuracy.
 
 They are reached through the real code path: a 1-1 Dense layer with weight 1 and bias
 0 outputs f(x) for each input x, in every compiled build this CPU runs.
 """
+import contextlib
 import importlib
 
 import numpy as np
@@ -33,16 +34,42 @@ EXACT = {
 }
 
 
-def _activate(build, activation, x, dtype="float32"):
+@contextlib.contextmanager
+def _kernels_of(build):
+    """Run the network code on the kernels of ``build`` inside the block."""
     saved = network._kernels
     network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
     try:
-        net = nncore.Network([nncore.Dense(1, 1, activation)], dtype=dtype)
-        net.params[0][...] = 1
-        net.params[1][...] = 0
-        return net.forward(x.reshape(-1, 1)).ravel()
+        yield
     finally:
         network._kernels = saved
+
+
+def _unit_net(activation, dtype, weight=1.0):
+    """A 1-1 Dense layer with this weight and bias 0: f(weight * x) for each input x."""
+    net = nncore.Network([nncore.Dense(1, 1, activation)], dtype=dtype)
+    net.params[0][...] = weight
+    net.params[1][...] = 0
+    return net
+
+
+def _activate(build, activation, x, dtype="float32"):
+    with _kernels_of(build):
+        return _unit_net(activation, dtype).forward(x.reshape(-1, 1)).ravel()
+
+
+def _assert_in_range(build, activation, x, got, dtype):
+    """tanh is odd (exactly) and never beyond 1; sigmoid stays in [0, 1], elu above
+    -1, softplus at or above 0."""
+    if activation == "tanh":
+        assert np.array_equal(_activate(build, "tanh", -x, dtype), -got.astype(dtype))
+        assert np.all(np.abs(got) <= 1)
+    elif activation == "sigmoid":
+        assert np.all((got >= 0) & (got <= 1))
+    elif activation == "elu":
+        assert np.all(got >= -1)
+    else:
+        assert np.all(got >= 0)
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -58,16 +85,7 @@ def test_fast_activation_within_a_few_ulp(build, activation):
     assert np.all(err[~tiny] <= 4 * ulp[~tiny]), float(np.max(err[~tiny] / ulp[~tiny]))
     assert np.all(err[tiny] < 1e-37)
     assert np.all(np.isfinite(got))
-    # Odd symmetry of tanh, and the range of both, hold exactly.
-    if activation == "tanh":
-        assert np.array_equal(_activate(build, "tanh", -X), -got.astype(np.float32))
-        assert np.all(np.abs(got) <= 1)
-    elif activation == "sigmoid":
-        assert np.all((got >= 0) & (got <= 1))
-    elif activation == "elu":
-        assert np.all(got >= -1)
-    else:
-        assert np.all(got >= 0)
+    _assert_in_range(build, activation, X, got, "float32")
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -79,12 +97,8 @@ def test_cross_entropy_float32_matches_float64(build):
     layers = [nncore.Dense(20, 7)]
     net64 = nncore.Network(layers, loss="cross_entropy", dtype="float64", seed=1)
     net32 = nncore.Network(layers, loss="cross_entropy", dtype="float32", seed=1)
-    saved = network._kernels
-    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
-    try:
+    with _kernels_of(build):
         l32, g32 = net32.loss_and_grads(X, y)
-    finally:
-        network._kernels = saved
     l64, g64 = net64.loss_and_grads(X.astype(np.float32).astype(np.float64), y)
     assert l32 == pytest.approx(l64, rel=1e-5)
     for a, b in zip(g32, g64):
@@ -127,15 +141,7 @@ def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
     ulp = np.spacing(np.abs(exact).astype(np.float64)).astype(np.longdouble)
     err = np.abs(got.astype(np.longdouble) - exact) / ulp
     assert float(err.max()) <= bound, float(err.max())
-    if activation == "tanh":
-        assert np.array_equal(_activate(build, "tanh", -X64, "float64"), -got)
-        assert np.all(np.abs(got) <= 1)
-    elif activation == "sigmoid":
-        assert np.all((got >= 0) & (got <= 1))
-    elif activation == "elu":
-        assert np.all(got >= -1)
-    else:
-        assert np.all(got >= 0)
+    _assert_in_range(build, activation, X64, got, "float64")
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -144,15 +150,9 @@ def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
 def test_nan_stays_nan(build, dtype, activation):
     """A NaN pre-activation (from weights gone bad) must come out NaN, not as a finite
     value that hides the divergence: tanh's clamp of |x| once turned NaN into 1."""
-    saved = network._kernels
-    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
-    try:
-        net = nncore.Network([nncore.Dense(1, 1, activation)], dtype=dtype)
-        net.params[0][...] = np.nan
-        net.params[1][...] = 0
-        out = net.forward(np.linspace(-3, 3, 37).reshape(-1, 1))   # full and partial vectors
-    finally:
-        network._kernels = saved
+    with _kernels_of(build):
+        out = _unit_net(activation, dtype, np.nan).forward(
+            np.linspace(-3, 3, 37).reshape(-1, 1))   # full and partial vectors
     assert np.isnan(out).all()
 
 
@@ -169,18 +169,14 @@ def test_nan_stays_nan(build, dtype, activation):
 def test_vector_activation_equals_scalar(build, dtype, activation, regions):
     """tanh (and the float64 sigmoid, elu and softplus) run whole vectors at a time
     (nn_tanhf_array, nn_tanh_array, nn_sigmoid_array; elu's and softplus's loops as
-    the compiler vectorizes them) and the last few values of an array, fewer than a vector, through
-    the scalar function: both must compute the same operations in
-    the same order, so that a value gives the same bits in either place. 256 values
-    at once (whole vectors on every build), then each alone (the scalar function),
-    over the regions of each formula, the switches between them and the clamps, with
-    a -0 (whose sign both keep)."""
-    saved = network._kernels
-    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
-    try:
-        net = nncore.Network([nncore.Dense(1, 1, activation)], dtype=dtype)
-        net.params[0][...] = 1
-        net.params[1][...] = 0
+    the compiler vectorizes them) and the last few values of an array, fewer than a
+    vector, through the scalar function: both must compute the same operations in the
+    same order, so that a value gives the same bits in either place. 256 values at
+    once (whole vectors on every build), then each alone (the scalar function), over
+    the regions of each formula, the switches between them and the clamps, with a -0
+    (whose sign both keep)."""
+    with _kernels_of(build):
+        net = _unit_net(activation, dtype)
         for lo, hi in regions:
             values = np.linspace(lo, hi, 256).astype(dtype).reshape(-1, 1)
             values[11] = -0.0
@@ -188,5 +184,3 @@ def test_vector_activation_equals_scalar(build, dtype, activation, regions):
             alone = np.concatenate([net.forward(values[i:i + 1]) for i in range(256)])
             bits = np.uint32 if dtype == "float32" else np.uint64
             np.testing.assert_array_equal(whole.view(bits), alone.view(bits))
-    finally:
-        network._kernels = saved
