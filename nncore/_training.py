@@ -59,37 +59,27 @@ class SigintDeferred:
 
 
 class Snapshot:
-    """Parameters and optimizer state at the start of an epoch, in buffers allocated
-    once per ``fit`` call, so that a diverged epoch can be undone."""
+    """The network's and its optimizer's state at the start of an epoch, in buffers
+    allocated once per ``fit`` call, so that a diverged epoch can be undone."""
 
     def __init__(self, network, optimizer):
         self._net = network
         self._opt = optimizer
-        self._flat = np.empty_like(network._flat)
-        self._state = [np.empty_like(s) for s in optimizer._state]
-        self._step = optimizer.step
-        self._rng_state = network._rng.bit_generator.state
-        self._finite = np.empty(network._flat.shape, dtype=bool)
+        self._saved = network.state()
+        self._finite = np.empty(network.n_params, dtype=bool)
 
     def take(self):
-        np.copyto(self._flat, self._net._flat)
-        for saved, live in zip(self._state, self._opt._state):
-            np.copyto(saved, live)
-        self._step = self._opt.step
-        # The shuffling generator too: a retried fit draws what the undone one drew.
-        self._rng_state = self._net._rng.bit_generator.state
+        # The shuffling generator is part of it: a retried fit draws what the undone
+        # one drew.
+        self._net.state(out=self._saved)
 
     def restore(self):
-        np.copyto(self._net._flat, self._flat)
-        for saved, live in zip(self._state, self._opt._state):
-            np.copyto(live, saved)
-        self._opt.step = self._step
-        self._net._rng.bit_generator.state = self._rng_state
+        self._net._restore_locked(self._saved)   # fit holds the network
 
     def live_is_finite(self):
         """Whether the live parameters and optimizer state are all finite (checked
         once per epoch, into a buffer allocated once)."""
-        for live in [self._net._flat] + list(self._opt._state):
+        for live in [self._net._flat, *self._opt.state_arrays()]:
             if not np.isfinite(live, out=self._finite).all():
                 return False
         return True

@@ -145,6 +145,65 @@ class Network:
         """The optimizer of the last ``fit`` call (None before the first)."""
         return self._optimizer
 
+    def state(self, include_optimizer=True, out=None):
+        """A copy of everything that training changes.
+
+        Parameters
+        ----------
+        include_optimizer : bool, default True
+            Include the optimizer's state (step count and moments).
+        out : dict, optional
+            A state returned by an earlier call on this network: overwritten in
+            place and returned, without allocating.
+
+        Returns
+        -------
+        dict
+            ``{"params": ndarray of shape (n_params,), "rng": dict, "optimizer":
+            dict or None}``: the flat parameters (layer by layer, ``W`` then ``b``),
+            the shuffling generator's state (``bit_generator.state``) and
+            :meth:`Optimizer.state` of the optimizer of the last ``fit``.
+        """
+        opt = self._optimizer if include_optimizer else None
+        if out is None:
+            out = {"params": self._flat.copy(), "optimizer": None}
+        else:
+            np.copyto(out["params"], self._flat)
+        out["rng"] = self._rng.bit_generator.state
+        out["optimizer"] = None if opt is None else opt.state(out.get("optimizer"))
+        return out
+
+    def restore(self, state):
+        """Put back a state from :meth:`state`: parameters, generator, optimizer.
+
+        A network restored from the state taken after epoch k of a ``fit`` call
+        continues, in a later ``fit`` with the same optimizer, exactly as the
+        uninterrupted call would have.
+
+        Raises
+        ------
+        ValueError
+            The parameters do not have this network's size.
+        """
+        params = np.asarray(state["params"])
+        if params.shape != self._flat.shape:
+            raise ValueError(f"the state holds {params.size} parameters; this network "
+                             f"has {self._flat.size}")
+        opt_state = state.get("optimizer")
+        if opt_state is not None and self._optimizer is None:
+            raise ValueError("the state holds optimizer state but this network has no "
+                             "optimizer yet; restore it into the optimizer with "
+                             "optimizer.restore(state['optimizer'])")
+        with self._busy():
+            self._restore_locked(state)
+
+    def _restore_locked(self, state):
+        """restore, for a caller that already holds this network (the fit loop)."""
+        np.copyto(self._flat, state["params"], casting="same_kind")
+        self._rng.bit_generator.state = state["rng"]
+        if state.get("optimizer") is not None:
+            self._optimizer.restore(state["optimizer"])
+
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
         return (f"Network([{inner}], loss={self._loss!r}, dtype={self.dtype.name!r}, "

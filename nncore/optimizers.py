@@ -85,7 +85,11 @@ class Optimizer:
                     "optimizer.reset()")
             return
         n, dtype = network.n_params, network.dtype
-        self._state = [np.zeros(n, dtype=dtype) for _ in range(self._needs_state())]
+        kept = self._state   # restored into an unbound optimizer: keep it
+        if len(kept) == self._needs_state() and all(a.shape == (n,) for a in kept):
+            self._state = [np.ascontiguousarray(a, dtype=dtype) for a in kept]
+        else:
+            self._state = [np.zeros(n, dtype=dtype) for _ in range(self._needs_state())]
         self._owner = weakref.ref(network)
 
     def _kernel_args(self, dtype):
@@ -103,6 +107,60 @@ class Optimizer:
     def state_arrays(self):
         """The live state arrays (same length as the network's flat parameters)."""
         return list(self._state)
+
+    def state(self, out=None):
+        """A copy of the training state: the step count and the state arrays.
+
+        Parameters
+        ----------
+        out : dict, optional
+            A state returned by an earlier call on this optimizer: its arrays are
+            overwritten in place and it is returned (no allocation), which is how the
+            training loop takes a snapshot every epoch.
+
+        Returns
+        -------
+        dict
+            ``{"step": int, "arrays": [ndarray of shape (n_params,), ...]}``: the
+            moments or momentum buffers, in the order the update rule uses them
+            (none before the first ``fit``).
+        """
+        if out is None or len(out["arrays"]) != len(self._state):
+            return {"step": int(self.step), "arrays": [a.copy() for a in self._state]}
+        for saved, live in zip(out["arrays"], self._state):
+            np.copyto(saved, live)
+        out["step"] = int(self.step)
+        return out
+
+    def restore(self, state):
+        """Put back a state from :meth:`state`: the step count and the state arrays.
+
+        The live arrays are overwritten in place when the optimizer already holds
+        arrays of the same number and lengths; otherwise (an optimizer that has not
+        trained yet) it takes copies, and is bound to the next network it trains.
+
+        Raises
+        ------
+        ValueError
+            The state does not fit this optimizer (another number of arrays than its
+            update rule keeps, or arrays of different lengths).
+        """
+        arrays = state["arrays"]
+        step = _validation.check_int(state["step"], "state['step']", 0)
+        if arrays and len(arrays) != self._needs_state():
+            raise ValueError(f"this {type(self).__name__} keeps {self._needs_state()} "
+                             f"state arrays; the state holds {len(arrays)}")
+        if len({a.shape for a in arrays}) > 1:
+            raise ValueError("the optimizer state's arrays differ in length: "
+                             f"{[a.shape for a in arrays]}")
+        same = (len(arrays) == len(self._state)
+                and all(a.shape == b.shape for a, b in zip(arrays, self._state)))
+        if same:
+            for live, saved in zip(self._state, arrays):
+                np.copyto(live, saved)
+        else:
+            self._state = [np.array(a, copy=True) for a in arrays]
+        self.step = step
 
     def _hyper(self):
         raise NotImplementedError

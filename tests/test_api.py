@@ -401,3 +401,47 @@ def test_load_digits_without_sklearn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match="pip install scikit-learn"):
         datasets.load_digits()
+
+
+def test_state_restore_round_trip_continues_exactly():
+    """restore(state after epoch k) then the remaining epochs == one uninterrupted fit."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = rng.integers(0, 3, 64)
+
+    def make():
+        return nncore.Network([nncore.Dense(3, 8, "tanh"), nncore.Dense(8, 3)],
+                              loss="cross_entropy", dtype="float64", seed=3)
+
+    whole = make()
+    whole.fit(X, y, epochs=4, batch_size=8, optimizer=nncore.Adam(1e-2))
+    part = make()
+    opt = nncore.Adam(1e-2)
+    part.fit(X, y, epochs=2, batch_size=8, optimizer=opt)
+    saved = part.state()
+    assert saved["optimizer"]["step"] == 16 and len(saved["optimizer"]["arrays"]) == 2
+    part.fit(X, y, epochs=3, batch_size=8)       # wander off, then come back
+    part.restore(saved)
+    part.fit(X, y, epochs=2, batch_size=8)
+    assert np.array_equal(part.state()["params"], whole.state()["params"])
+    # the copy is a copy: training did not write into it
+    assert not np.array_equal(saved["params"], part.state()["params"])
+
+
+def test_state_into_a_fresh_optimizer_and_bad_state():
+    net = nncore.Network([nncore.Dense(2, 4, "relu"), nncore.Dense(4, 1)], seed=0)
+    X = np.random.default_rng(0).normal(size=(16, 2))
+    y = X.sum(axis=1)
+    net.fit(X, y, epochs=1, batch_size=4, optimizer=nncore.SGD(0.1, momentum=0.9))
+    saved = net.state()
+    fresh = nncore.SGD(0.1, momentum=0.9)
+    fresh.restore(saved["optimizer"])
+    twin = nncore.Network([nncore.Dense(2, 4, "relu"), nncore.Dense(4, 1)], seed=1)
+    twin.restore({**saved, "optimizer": None})
+    net.fit(X, y, epochs=1, batch_size=4)
+    twin.fit(X, y, epochs=1, batch_size=4, optimizer=fresh)
+    assert np.array_equal(net.state()["params"], twin.state()["params"])
+    with pytest.raises(ValueError, match="parameters"):
+        twin.restore({**saved, "params": np.zeros(3)})
+    with pytest.raises(ValueError, match="state arrays"):
+        nncore.Adam().restore(saved["optimizer"])
