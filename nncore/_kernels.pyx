@@ -697,3 +697,8 @@ def shuffle_into(Py_ssize_t[::1] order not None, const uint32_t[::1] draws not N
             tmp = order[i]
             order[i] = order[j]
             order[j] = tmp
+
+
+
+# The def entry points of data-parallel training (grad_sums, apply_gradient).
+include "_distributed.pxi"
