@@ -8,7 +8,7 @@ import pytest
 
 import nncore
 from nncore import datasets
-from conftest import LOSS_CASES, loss_name, output_width, rel_err
+from _helpers import LOSS_CASES, loss_name, output_width, rel_err
 
 PINNED = ["Network", "Dense", "SGD", "Adam", "AdamW", "RMSprop", "ACTIVATIONS", "LOSSES"]
 

@@ -7,7 +7,7 @@ import pytest
 
 import nncore
 from nncore import reference
-from conftest import (LOSS_CASES, central_differences, copy_params, loss_name,
+from _helpers import (LOSS_CASES, central_differences, copy_params, loss_name,
                       make_data, make_sample_weight, output_width, rel_err, seed_of)
 
 N_IN, HIDDEN, N_ROWS = 3, (6, 5), 9

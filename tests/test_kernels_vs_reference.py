@@ -8,7 +8,7 @@ import pytest
 
 import nncore
 from nncore import reference
-from conftest import (LOSS_CASES, copy_params, loss_name, make_data, make_sample_weight,
+from _helpers import (LOSS_CASES, copy_params, loss_name, make_data, make_sample_weight,
                       output_width, rel_err, seed_of)
 
 TOL = {"float64": 1e-12, "float32": 2e-6}
@@ -145,24 +145,15 @@ def _builds():
         from nncore import _dispatch
     except ImportError:
         return ["portable"]
-    names = []
-    for name in _dispatch.supported():
-        try:
-            importlib.import_module("nncore." + _dispatch._MODULES[name])
-        except ImportError:     # not built here (NNCORE_NATIVE=1 builds only one)
-            continue
-        names.append(name)
-    return names
+    return _dispatch.available()
 
 
 @pytest.fixture(params=_builds())
-def build(request, monkeypatch):
+def build(request):
     """Run the test on one kernel build, whatever the dispatcher would choose."""
-    import nncore.network
     from nncore import _dispatch
-    module = importlib.import_module("nncore." + _dispatch._MODULES[request.param])
-    monkeypatch.setattr(nncore.network, "_kernels", module)
-    return module
+    with _dispatch.use(request.param) as module:
+        yield module
 
 
 GUARD = 4096

@@ -194,13 +194,14 @@ except MemoryError as e:
 net = nncore.Network([nncore.Dense(8, 65536, "relu"), nncore.Dense(65536, 1)], seed=0)
 X = np.ones((2048, 8), np.float32)
 y = np.ones((2048, 1), np.float32)
-before = net._flat.copy()
+before = [p.copy() for p in net.params]
 try:
     net.fit(X, y, batch_size=2048, optimizer=nncore.SGD(1e-3))
     out["workspace"] = None
 except MemoryError as e:
     out["workspace"] = str(e)
-out["unchanged"] = bool(np.array_equal(before, net._flat)) and net.optimizer is None
+out["unchanged"] = (all(np.array_equal(a, b) for a, b in zip(before, net.params))
+                    and net.optimizer is None)
 h = net.fit(X[:64], y[:64], batch_size=16, epochs=1, optimizer=nncore.SGD(1e-3))
 out["later_fit_ok"] = bool(np.isfinite(h.loss).all())
 print(json.dumps(out))

@@ -8,7 +8,7 @@ import pytest
 import nncore
 from nncore._training import epoch_order
 from nncore import reference
-from conftest import (copy_params, loss_name, make_data, make_sample_weight,
+from _helpers import (copy_params, loss_name, make_data, make_sample_weight,
                       output_width, rel_err, seed_of)
 
 OPTIMIZER_CLASSES = {"sgd": nncore.SGD, "adam": nncore.Adam, "adamw": nncore.AdamW,
