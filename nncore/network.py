@@ -12,11 +12,12 @@ import numpy as np
 
 from . import _validation
 from ._dispatch import kernels as _kernels
+from ._memory import allocate as _allocate
+from ._memory import format_bytes as _format_bytes
 from ._training import SigintDeferred as _SigintDeferred
 from ._training import Snapshot as _Snapshot
 from ._training import epoch_order as _epoch_order
 from ._training import next_chunk as _next_chunk
-from ._validation import allocate as _allocate
 from .history import History, TrainingDiverged
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES, check_loss, check_targets
@@ -167,7 +168,7 @@ class Network:
             if values >= 1 << 58:
                 raise MemoryError(
                     f"cannot allocate {what}: more than "
-                    f"{_validation.format_bytes(values * self.dtype.itemsize)}")
+                    f"{_format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
                              what)
             self._workspaces = {rows: work}   # keep only the latest size

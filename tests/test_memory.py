@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import _validation
+from nncore import _memory
 from _helpers import run_child, state_of, assert_same_state
 
 try:
@@ -130,7 +130,7 @@ def test_parameters_beyond_any_address_space():
 
 
 def test_parameters_larger_than_physical_memory():
-    ram = _validation.physical_memory()
+    ram = _memory.physical_memory()
     if ram is None:
         pytest.skip("physical memory size unknown here")
     fan_out = 2 * ram // (4 * 4096) + 1          # float32 params of about twice the RAM
@@ -142,7 +142,7 @@ def test_parameters_larger_than_physical_memory():
 
 
 def test_workspace_larger_than_memory():
-    ram = _validation.physical_memory()
+    ram = _memory.physical_memory()
     if ram is None:
         pytest.skip("physical memory size unknown here")
     width = 2**16
