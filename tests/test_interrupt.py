@@ -34,6 +34,10 @@ import json, os, signal, sys, threading, time
 import numpy as np
 import nncore
 
+# Python's own handler, even where this process was started with SIGINT ignored (as
+# a job started in the background of a non-interactive shell is).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Record when SIGINT really arrives: the C-level handler writes to the wakeup fd at
 # once, even while the main thread is inside a kernel.
 arrivals = []
