@@ -6,6 +6,10 @@ Which nncore: the source tree's, when its extension has been built in place
 installed package (``python -m pytest`` puts the working directory first on sys.path).
 
 Plain helper functions live in ``_helpers.py``; test modules import them from there.
+
+Tests that take seconds (subprocesses, memory limits, fuzzing, GIL probes) are marked
+``slow``. Every run includes them, CI's too; ``python -m pytest -m "not slow"`` leaves
+them out for a quick local run.
 """
 import os
 import sys

@@ -203,6 +203,7 @@ def _reference_check(net, X, y, w, loss, dtype):
     assert np.linalg.norm(g - r) <= atol * np.sqrt(g.size) + rtol * np.linalg.norm(r)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(p=problems())
 def test_fuzz_public_api(p):
@@ -293,6 +294,7 @@ def _valid_spec(kind, spec):
     return valid
 
 
+@pytest.mark.slow
 @FUZZ
 @given(spec=optimizer_specs(), seed=st.integers(0, 1000))
 def test_fuzz_optimizer_hyperparameters(spec, seed):
@@ -395,6 +397,7 @@ def _kernel_args(c):
     return a
 
 
+@pytest.mark.slow
 @FUZZ
 @given(c=kernel_calls())
 def test_fuzz_kernel_forward_and_loss(c):
@@ -414,6 +417,7 @@ def test_fuzz_kernel_forward_and_loss(c):
         f"inconsistent arguments ({c['fault']}) accepted"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(c=kernel_calls())
 def test_fuzz_kernel_train_batches(c):

@@ -20,6 +20,7 @@ def _product(A, B, ta, tb):
     return (A.T if ta else A) @ (B.T if tb else B)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("path", [1, 2], ids=["own", "blas"])

@@ -164,12 +164,14 @@ def child():
     return _run_child()
 
 
+@pytest.mark.slow
 def test_child_ran(child):
     msg, sent, code, err = child
     assert code == 0, err
     assert len(sent) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["p1", "p2"])
 def test_interrupt_is_prompt(child, phase):
     msg, sent, _, _ = child
@@ -183,6 +185,7 @@ def test_interrupt_is_prompt(child, phase):
     assert got["handler_restored"]
 
 
+@pytest.mark.slow
 def test_interrupted_network_is_exactly_after_the_last_completed_batch(child):
     msg = child[0]
     got, n_batches = msg["p1"], msg["n_batches"]
@@ -195,6 +198,7 @@ def test_interrupted_network_is_exactly_after_the_last_completed_batch(child):
         "the network is not the replay of the completed batches"
 
 
+@pytest.mark.slow
 def test_fit_continues_after_interrupt(child):
     msg = child[0]
     got, n_batches = msg["p1"], msg["n_batches"]

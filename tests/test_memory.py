@@ -58,6 +58,7 @@ def tracing():
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 16, 10**6])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_further_epochs_allocate_no_more_than_a_constant(tracing, batch_size, optimizer):
@@ -77,6 +78,7 @@ def test_further_epochs_allocate_no_more_than_a_constant(tracing, batch_size, op
     assert peak55 - peak5 <= 50 * per_epoch_budget + 4096, (peak5, peak55)
 
 
+@pytest.mark.slow
 def test_repeated_calls_leave_nothing_behind(tracing):
     net, X, y = _problem()
     net.fit(X, y, epochs=1)
@@ -89,6 +91,7 @@ def test_repeated_calls_leave_nothing_behind(tracing):
         assert many - first <= 8192, (first, many)
 
 
+@pytest.mark.slow
 def test_long_run_has_flat_resident_memory():
     """10000 epochs (40000 batches, 10000+ kernel calls) of a small network plus
     thousands of inference calls: resident memory does not grow. A leak of even one
@@ -141,6 +144,7 @@ def test_parameters_larger_than_physical_memory():
     assert "GiB" in message or "TiB" in message
 
 
+@pytest.mark.slow
 def test_workspace_larger_than_memory():
     ram = _memory.physical_memory()
     if ram is None:
@@ -171,6 +175,7 @@ def test_input_conversion_larger_than_memory():
     assert "X" in message and "(1099511627776, 1)" in message and "TiB" in message
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc")
 def test_memory_error_under_an_address_space_limit():
     """In a child limited to its current address space + 1.5 GiB: a 2 GiB parameter
@@ -213,6 +218,7 @@ print(json.dumps(out))
     assert got["unchanged"] and got["later_fit_ok"]
 
 
+@pytest.mark.slow
 def test_import_is_light():
     """Importing nncore loads NumPy, threadpoolctl and the kernels, not SciPy's linear
     algebra (about 29 MiB): the kernels load SciPy's BLAS only when a product may

@@ -145,6 +145,7 @@ def _big_problem():
     return net, X, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["fit", "forward", "loss_and_grads"])
 def test_kernels_release_the_gil(what):
     """While one long kernel call runs (a whole batch of 3000 rows in fit: one kernel
@@ -171,6 +172,7 @@ def test_kernels_release_the_gil(what):
     assert max(ratios) > 0.3, f"counting thread starved during {what}: {ratios}"
 
 
+@pytest.mark.slow
 def test_gil_probe_detects_a_gil_holder():
     """The probe itself: a C call that keeps the GIL (sorting floats) starves the
     counter, so the test above would catch kernels that do not release it."""
@@ -216,6 +218,7 @@ def test_busy_network_refuses_a_second_thread():
     assert np.isfinite(net.predict(X[:5])).all()
 
 
+@pytest.mark.slow
 def test_hammering_one_network_from_many_threads_is_safe_or_refused():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 8))
@@ -331,6 +334,7 @@ def test_set_num_threads_rejects(n, exc):
     assert _pools() == before
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
                     reason="counts the process's threads in /proc/self/task")
 def test_kernels_start_no_threads_of_their_own():
