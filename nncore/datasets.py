@@ -5,6 +5,8 @@ scikit-learn's copy of the UCI 8x8 handwritten digits (an optional dependency, p
 the ``test`` extra). ``load`` gives any of them by name, split into a training and a
 test part.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from . import _validation
@@ -26,7 +28,8 @@ def _check_seed(seed):
     return _validation.check_int(seed, "seed", 0)
 
 
-def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
+def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
+                seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Interleaved spiral arms in the plane, one arm per class.
 
     Class ``c`` has ``n_per_class`` points at radii ``r`` evenly spaced in [0, 1] and
@@ -73,7 +76,7 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     return X, y
 
 
-def make_xor():
+def make_xor() -> tuple[np.ndarray, np.ndarray]:
     """The four points of the XOR problem.
 
     Returns
@@ -94,7 +97,7 @@ def make_xor():
     return X, y
 
 
-def load_digits():
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes).
 
     Needs scikit-learn (``pip install scikit-learn``, or ``pip install "nncore[test]"``).
@@ -124,7 +127,8 @@ def load_digits():
     return X, y
 
 
-def load(name, seed=0):
+def load(name: str, seed: int = 0
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """A built-in data set by name, split into a training and a test part.
 
     ``"spiral"``: :func:`make_spiral` with ``seed`` for training, and a second spiral

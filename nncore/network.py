@@ -4,11 +4,15 @@ The Python layer checks and converts inputs once, owns every buffer, and calls t
 compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it does no
 per-batch arithmetic.
 """
+from __future__ import annotations
+
 import math
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _validation
 from ._dispatch import kernels as _kernels
@@ -61,7 +65,8 @@ class Network:
     while it is busy gets a ``RuntimeError``. Different networks train in parallel.
     """
 
-    def __init__(self, layers, loss="mse", dtype="float32", seed=None):
+    def __init__(self, layers: Sequence[Dense], loss: str = "mse",
+                 dtype: DTypeLike = "float32", seed: int | None = None) -> None:
         if isinstance(layers, Dense):
             raise TypeError("layers must be a list of Dense layers; got a single Dense "
                             "(wrap it in a list)")
@@ -111,7 +116,7 @@ class Network:
 
     # ------------------------------------------------------------------ properties
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         """Live list ``[W0, b0, W1, b1, ...]``: W (fan_in, fan_out), b (fan_out,).
 
         They are views into the network's parameter buffer: writing into them (for
@@ -120,29 +125,29 @@ class Network:
         return list(self._views)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """NumPy dtype of the parameters and arithmetic."""
         return np.dtype(self._dtype)
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         return self._loss
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Total number of weights and biases."""
         return self._flat.size
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         return int(self._sizes[0])
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return int(self._sizes[-1])
 
     @property
-    def optimizer(self):
+    def optimizer(self) -> Optimizer | None:
         """The optimizer of the last ``fit`` call (None before the first)."""
         return self._optimizer
 
@@ -178,7 +183,7 @@ class Network:
         return _validation.check_X(X, self.n_inputs, self._dtype)
 
     # ---------------------------------------------------------------- inference
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Raw output of the last layer (after its activation).
 
         Parameters
@@ -200,7 +205,7 @@ class Network:
                              self._workspace(cap), cap)
         return out
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Output in the loss's own space.
 
         Class probabilities (softmax rows) for ``cross_entropy``, probabilities
@@ -227,7 +232,8 @@ class Network:
             w = np.empty(0, dtype=self._dtype)
         return X, T, labels, w
 
-    def loss(self, X, y, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike,
+             sample_weight: ArrayLike | None = None) -> float:
         """Loss on (X, y): the weighted mean ``sum_i w_i l_i / sum_i w_i``.
 
         Parameters
@@ -244,7 +250,9 @@ class Network:
         """
         return self._loss_and_grads(X, y, sample_weight, want_grads=False)
 
-    def loss_and_grads(self, X, y, sample_weight=None):
+    def loss_and_grads(self, X: ArrayLike, y: ArrayLike,
+                       sample_weight: ArrayLike | None = None
+                       ) -> tuple[float, list[np.ndarray]]:
         """Loss on (X, y) and its gradient with respect to every parameter.
 
         Same arguments as :meth:`loss`. The weights are not changed.
@@ -277,7 +285,8 @@ class Network:
             offset += p.size
         return float(value), out
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: ArrayLike | None = None) -> dict[str, float]:
         """Loss and, for classification losses, accuracy on (X, y).
 
         Returns
@@ -302,8 +311,9 @@ class Network:
         return result
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            sample_weight=None, verbose=False):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
+            optimizer: Optimizer | str | None = None, shuffle: bool = True,
+            sample_weight: ArrayLike | None = None, verbose: bool = False) -> History:
         """Train by minibatch gradient descent.
 
         Parameters

@@ -12,6 +12,8 @@ By default every pool uses all cores. Two networks trained at the same time in t
 Python threads each use that many: limit them (``set_num_threads(1)``) to avoid
 oversubscription.
 """
+from __future__ import annotations
+
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import _validation
@@ -19,7 +21,7 @@ from . import _validation
 _APIS = ("blas", "openmp")
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> threadpool_limits:
     """Use at most ``n`` threads (>= 1) in nncore's kernels and every BLAS library
     loaded in this process.
 
@@ -33,7 +35,7 @@ def set_num_threads(n):
     return threadpool_limits(limits=n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The largest thread count among the loaded BLAS and OpenMP thread pools."""
     counts = [info["num_threads"] for info in threadpool_info()
               if info.get("user_api") in _APIS]
