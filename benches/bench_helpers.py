@@ -36,15 +36,18 @@ def suite_rows(name):
 
 
 def require_peer(peer, threads):
-    """Skip the test where ``peer`` cannot run: a missing package, or JAX's fixed threads."""
+    """Skip the test where ``peer`` cannot run: a missing package, or JAX's fixed
+    threads."""
     module = PEER_IMPORTS.get(peer)
     if module is not None:
-        pytest.importorskip(module, reason=f"{peer} needs {module}: pip install -e .[bench]")
+        pytest.importorskip(module,
+                            reason=f"{peer} needs {module}: pip install -e .[bench]")
     if peer.startswith("jax"):
         cpus = len(nb._usable_cpus())
         if threads != cpus:
-            pytest.skip(f"JAX's thread pool is fixed at process start (it has {cpus} CPUs "
-                        f"here, not {threads}); benches/compare.py runs JAX per thread count")
+            pytest.skip(f"JAX's thread pool is fixed at process start (it has {cpus} "
+                        f"CPUs here, not {threads}); benches/compare.py runs JAX per "
+                        "thread count")
 
 
 def make_trainer_or_skip(peer, cfg, X, y, dtype, params):

@@ -7,8 +7,15 @@ PyTorch eager under ``torch.no_grad()``, JAX jit, scikit-learn ``predict_proba``
 import numpy as np
 import pytest
 
-from bench_helpers import (CONFIG_NAMES, DTYPES, ROUNDS, THREADS, make_trainer_or_skip, nb,
-                      require_peer)
+from bench_helpers import (
+    CONFIG_NAMES,
+    DTYPES,
+    ROUNDS,
+    THREADS,
+    make_trainer_or_skip,
+    nb,
+    require_peer,
+)
 
 PREDICT_PEERS = ["nncore", "numpy", "torch", "jax-step", "sklearn"]
 
@@ -32,7 +39,8 @@ def test_predict(benchmark, dataset, config, dtype, threads, peer):
         out = benchmark.pedantic(trainer.predict, args=(X,), rounds=max(ROUNDS, 5),
                                  warmup_rounds=1, iterations=1)
     if benchmark.stats is not None:  # None under --benchmark-disable
-        benchmark.extra_info["samples_per_s"] = round(len(X) / benchmark.stats.stats.median)
+        median = benchmark.stats.stats.median
+        benchmark.extra_info["samples_per_s"] = round(len(X) / median)
     assert out.shape == (len(X), cfg.sizes[-1])
     if peer != "sklearn":  # same weights: same probabilities, to the dtype's rounding
         expected = nb.numpy_forward([p.astype(np.float64) for p in params], cfg,

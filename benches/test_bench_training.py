@@ -9,8 +9,15 @@ and thread count, so pytest-benchmark prints them side by side. Run::
 
 import pytest
 
-from bench_helpers import (CONFIG_NAMES, DTYPES, ROUNDS, THREADS, make_trainer_or_skip, nb,
-                      require_peer)
+from bench_helpers import (
+    CONFIG_NAMES,
+    DTYPES,
+    ROUNDS,
+    THREADS,
+    make_trainer_or_skip,
+    nb,
+    require_peer,
+)
 
 
 @pytest.mark.parametrize("peer", nb.PEERS)

@@ -50,7 +50,8 @@ def main(argv=None):
                 build = importlib.import_module("nncore." + _dispatch._MODULES[name])
             except ImportError:
                 continue
-            print(f"\n{name} build (own loops up to {build.BLAS_ABOVE:.3g} multiply-adds)")
+            print(f"\n{name} build (own loops up to {build.BLAS_ABOVE:.3g} "
+                  "multiply-adds)")
             print(f"{'M x N x K':>18} {'op':>4} {'own GF/s':>9} {'BLAS GF/s':>10} "
                   f"{'own/BLAS time':>14}")
             for M, N, K, ta, tb in SHAPES:
@@ -58,8 +59,10 @@ def main(argv=None):
                 B = rng.normal(size=(N, K) if tb else (K, N)).astype(args.dtype)
                 C = np.zeros((M, N), args.dtype)
                 reps = max(1, int(2e7 / (M * N * K)))
-                own = best_time(lambda: build.matmul_into(A, B, C, ta, tb, False, 1), reps)
-                blas = best_time(lambda: build.matmul_into(A, B, C, ta, tb, False, 2), reps)
+                def run(path):
+                    return build.matmul_into(A, B, C, ta, tb, False, path)
+                own = best_time(lambda: run(1), reps)
+                blas = best_time(lambda: run(2), reps)
                 flops = 2 * M * N * K
                 op = ("T" if ta else "N") + ("T" if tb else "N")
                 print(f"{M:>5} x{N:>5} x{K:>5} {op:>4} {flops / own / 1e9:9.1f} "

@@ -92,8 +92,9 @@ def as_array(data, name):
         raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
     kind = arr.dtype.kind
     if kind not in "biuf":
-        what = {"c": "complex", "O": "object", "U": "string", "S": "bytes",
-                "M": "datetime", "m": "timedelta", "V": "structured"}.get(kind, str(arr.dtype))
+        names = {"c": "complex", "O": "object", "U": "string", "S": "bytes",
+                 "M": "datetime", "m": "timedelta", "V": "structured"}
+        what = names.get(kind, str(arr.dtype))
         raise TypeError(f"{name} must hold real numbers (bool, int or float); "
                         f"got an array of {what} dtype {arr.dtype}")
     return arr

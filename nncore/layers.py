@@ -102,7 +102,8 @@ class Dense:
         return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation!r})"
 
     def __eq__(self, other):
-        return isinstance(other, Dense) and (self.fan_in, self.fan_out, self.activation) == \
+        return isinstance(other, Dense) and \
+            (self.fan_in, self.fan_out, self.activation) == \
             (other.fan_in, other.fan_out, other.activation)
 
     def __hash__(self):

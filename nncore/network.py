@@ -76,7 +76,8 @@ class Network:
             raise TypeError(f"layers must be a list of Dense layers; got "
                             f"{type(layers).__name__}") from None
         if not layers:
-            raise ValueError("layers must hold at least one Dense layer; got an empty list")
+            raise ValueError("layers must hold at least one Dense layer; got an empty "
+                             "list")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Dense):
                 raise TypeError(f"layers[{i}] must be a Dense layer; got "
@@ -85,7 +86,8 @@ class Network:
             if layers[i].fan_in != layers[i - 1].fan_out:
                 raise ValueError(
                     f"layer sizes do not chain: layers[{i - 1}] has fan_out="
-                    f"{layers[i - 1].fan_out} but layers[{i}] has fan_in={layers[i].fan_in}")
+                    f"{layers[i - 1].fan_out} but layers[{i}] has "
+                    f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
         self._loss = check_loss(loss, layers[-1].fan_out)
         if seed is not None:
@@ -422,8 +424,9 @@ class Network:
                         loss_sum, weight_sum = ls, ws
                         if status != _kernels.Status.OK:
                             saved.restore()
-                            raise TrainingDiverged.during("the loss became NaN or infinite", epoch,
-                                            batch, optimizer.lr)
+                            raise TrainingDiverged.during(
+                                "the loss became NaN or infinite", epoch, batch,
+                                optimizer.lr)
                         if done == count and elapsed > 0:
                             per_chunk = _next_chunk(per_chunk, count, elapsed)
                         if sigint.fired and batch < n_batches:
@@ -432,9 +435,10 @@ class Network:
                     if not saved.live_is_finite():
                         # The loss was finite, but the last updates were not.
                         saved.restore()
-                        raise TrainingDiverged.during("the parameters or optimizer state became NaN "
-                                        "or infinite (the loss itself was still finite)",
-                                        epoch, n_batches - 1, optimizer.lr)
+                        raise TrainingDiverged.during(
+                            "the parameters or optimizer state became NaN or infinite "
+                            "(the loss itself was still finite)", epoch, n_batches - 1,
+                            optimizer.lr)
                     history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
                     if verbose:
                         print(f"epoch {len(history.loss)}/{epochs}  "

@@ -8,6 +8,7 @@ import pytest
 
 import nncore
 from nncore import datasets
+
 from _helpers import LOSS_CASES, loss_name, output_width, rel_err
 
 PINNED = ["Network", "Dense", "SGD", "Adam", "AdamW", "RMSprop", "ACTIVATIONS", "LOSSES"]
@@ -239,8 +240,8 @@ def test_init_bounds(activation):
     """Glorot-uniform a = sqrt(6 / (fan_in + fan_out)) for identity, sigmoid, tanh and
     softplus; He-uniform a = sqrt(6 / fan_in) for the ReLU family; biases zero."""
     fan_in, fan_out = 120, 80
-    net = nncore.Network([nncore.Dense(fan_in, fan_out, activation), nncore.Dense(fan_out, 1)],
-                         dtype="float64", seed=0)
+    net = nncore.Network([nncore.Dense(fan_in, fan_out, activation),
+                          nncore.Dense(fan_out, 1)], dtype="float64", seed=0)
     W, b = net.params[0], net.params[1]
     if activation in HE:
         a = np.sqrt(6.0 / fan_in)

@@ -1,4 +1,5 @@
-"""The command line: ``python -m nncore train|bench``, ``--help``, ``--version``, exit codes.
+"""The command line: ``python -m nncore train|bench``, ``--help``, ``--version``, exit
+codes.
 
 A few tests run the real command in a subprocess (``sys.executable -m nncore``); the
 rest call ``nncore.cli.main`` in-process, which is the same code without the start-up
@@ -11,10 +12,11 @@ import types
 from pathlib import Path
 
 import pytest
-from _helpers import child_env
 
 import nncore
 from nncore import cli
+
+from _helpers import child_env
 
 
 def run_nncore(args, tmp_path, timeout=120):

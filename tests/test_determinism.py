@@ -103,7 +103,7 @@ def test_evaluation_does_not_disturb_training():
     layers = [nncore.Dense(2, 16, "tanh"), nncore.Dense(16, 3)]
     nets = [nncore.Network(layers, loss="cross_entropy", seed=5) for _ in range(2)]
     opts = [nncore.Adam(0.01), nncore.Adam(0.01)]
-    for epoch in range(3):
+    for _ in range(3):
         for net, opt in zip(nets, opts):
             net.fit(X, y, epochs=1, batch_size=16, optimizer=opt, shuffle=True)
         nets[0].forward(X)

@@ -95,9 +95,9 @@ def test_use_switches_the_build_for_a_block_and_restores_it():
             assert _dispatch.variant == name
             assert _dispatch.kernels.forward is module.forward
         assert _dispatch.variant == chosen and _dispatch.kernels.forward is forward
-    with pytest.raises(ValueError, match="'sse9' is not available"):
-        with _dispatch.use("sse9"):
-            pass
+    with pytest.raises(ValueError, match="'sse9' is not available"), \
+            _dispatch.use("sse9"):
+        pass
     assert _dispatch.variant == chosen
 
 

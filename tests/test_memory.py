@@ -11,7 +11,8 @@ import pytest
 
 import nncore
 from nncore import _memory
-from _helpers import run_child, state_of, assert_same_state
+
+from _helpers import assert_same_state, run_child, state_of
 
 try:
     import psutil
@@ -124,8 +125,8 @@ def test_long_run_has_flat_resident_memory():
 # --------------------------------------------------------------- too large to fit
 def test_parameters_beyond_any_address_space():
     for layers, what in [([nncore.Dense(2**24, 2**24)], "PiB"),
-                         ([nncore.Dense(2**31 - 1, 2**31 - 1), nncore.Dense(2**31 - 1, 1)],
-                          "PiB")]:
+                         ([nncore.Dense(2**31 - 1, 2**31 - 1),
+                           nncore.Dense(2**31 - 1, 1)], "PiB")]:
         with pytest.raises(MemoryError) as info:
             nncore.Network(layers)
         message = str(info.value)
@@ -212,7 +213,8 @@ out["later_fit_ok"] = bool(np.isfinite(h.loss).all())
 print(json.dumps(out))
 """
     got = run_child(code)
-    assert got["params"] and "2.0 GiB" in got["params"] and "the parameters" in got["params"]
+    assert got["params"] and "2.0 GiB" in got["params"]
+    assert "the parameters" in got["params"]
     assert got["workspace"] and "workspace for batches of 2048 rows" in got["workspace"]
     assert "GiB" in got["workspace"]
     assert got["unchanged"] and got["later_fit_ok"]

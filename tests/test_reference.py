@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from _helpers import central_differences, make_targets, output_width
 
 

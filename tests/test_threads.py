@@ -11,6 +11,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import nncore
+
 from _helpers import assert_same_history, make_targets, output_width, run_child, state_of
 
 

@@ -6,8 +6,14 @@ import pytest
 
 import nncore
 from nncore import reference
-from _helpers import (assert_same_history, assert_same_state, make_targets, output_width,
-                      state_of)
+
+from _helpers import (
+    assert_same_history,
+    assert_same_state,
+    make_targets,
+    output_width,
+    state_of,
+)
 
 LOSSES = ("mse", "binary_cross_entropy", "cross_entropy", "gaussian_nll")
 
@@ -109,8 +115,8 @@ def _net_and_data(loss, dtype="float32", n=24, seed=0):
     valid data for it."""
     rng = np.random.default_rng(seed)
     k = 2 if loss == "gaussian_nll" else 3
-    net = nncore.Network([nncore.Dense(5, 6, "relu"), nncore.Dense(6, output_width(loss, k))],
-                         loss=loss, dtype=dtype, seed=seed)
+    layers = [nncore.Dense(5, 6, "relu"), nncore.Dense(6, output_width(loss, k))]
+    net = nncore.Network(layers, loss=loss, dtype=dtype, seed=seed)
     X = rng.normal(size=(n, 5))
     y = make_targets(loss, n, k, rng)
     net.fit(X, y, epochs=1, batch_size=8, optimizer=nncore.Adam(1e-3))
