@@ -294,9 +294,10 @@ class Network:
         Returns
         -------
         dict
-            ``{"loss": float}``, plus ``"accuracy"`` for cross_entropy (argmax of the
-            output against integer labels or the argmax of probability rows) and
-            binary_cross_entropy (probability > 0.5 against target > 0.5).
+            ``{"loss": float}``, plus ``"accuracy"`` for the classification losses.
+            cross_entropy compares the argmax of the output with the label, or with
+            the argmax of a probability row. binary_cross_entropy counts a row as a
+            hit when every probability > 0.5 agrees with its target > 0.5.
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
         result = {"loss": self._loss_and_grads_checked(X, T, labels, w, False)}
@@ -352,16 +353,16 @@ class Network:
         ValueError, TypeError
             Bad arguments, named in the message; raised before anything changes.
         TrainingDiverged
-            The loss became NaN or infinite (or the parameters or optimizer state
-            did). The parameters, the optimizer state and step count, and the
-            shuffling generator are restored to the end of the last good epoch;
+            The loss, the parameters or the optimizer state became NaN or infinite.
+            The parameters, the optimizer state and step count, and the shuffling
+            generator are restored to the end of the last good epoch;
             ``self.history`` holds the good epochs.
         KeyboardInterrupt
             On Ctrl-C, within a fraction of a second. The network and optimizer are
-            left as after the last completed batch (consistent, usable, and a later
-            ``fit`` continues from there; if that batch's update was not finite, as
-            at the start of its epoch); ``self.history`` holds the completed epochs,
-            with ``interrupted`` set.
+            left as after the last completed batch: consistent and usable, and a
+            later ``fit`` continues from there. If that batch's update was not
+            finite, they are left as at the start of its epoch. ``self.history``
+            holds the completed epochs, with ``interrupted`` set.
         MemoryError
             The workspace for ``batch_size`` rows does not fit; the message gives
             its size. Raised before anything changes.
@@ -389,7 +390,7 @@ class Network:
                 raise ValueError("the network's parameters hold NaN or inf (written into "
                                  "net.params?): training cannot start from them; "
                                  "create a new Network")
-            work = self._workspace(B)      # (may fail: before anything changes)
+            work = self._workspace(B)      # may raise MemoryError: nothing changed yet
             optimizer._bind(self)
             self._optimizer = optimizer
             gather = shuffle and n_batches > 1
@@ -430,7 +431,7 @@ class Network:
                         if done == count and elapsed > 0:
                             per_chunk = _next_chunk(per_chunk, count, elapsed)
                         if sigint.fired and batch < n_batches:
-                            # (a finished epoch is recorded first, below)
+                            # a finished epoch is recorded first, below
                             self._interrupted(history, saved, per_chunk, sigint)
                     if not saved.live_is_finite():
                         # The loss was finite, but the last updates were not.
@@ -449,9 +450,9 @@ class Network:
         return history
 
     def _interrupted(self, history, saved, per_chunk, sigint):
-        """Ctrl-C seen between kernel calls: keep the state after the last completed
-        batch (unless its update was not finite: then the start of the epoch, as for
-        divergence), mark the history, raise KeyboardInterrupt."""
+        """Ctrl-C seen between kernel calls: mark the history and raise
+        KeyboardInterrupt. The state after the last completed batch stays, unless its
+        update was not finite; then the epoch is undone, as for divergence."""
         if not saved.live_is_finite():
             saved.restore()
         history.interrupted = True
