@@ -1,6 +1,6 @@
-"""Contracts of the public API (issue 2, "The public API"): dtypes in and out, fresh
-output arrays, live parameters, prediction shapes per loss, reprs, seeded
-initialisation, the optimizer's life cycle, and nncore.datasets."""
+"""Contracts of the public API: dtypes in and out, fresh output arrays, live parameters,
+prediction shapes per loss, reprs, seeded initialisation, the optimizer's life cycle,
+and nncore.datasets."""
 import sys
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Bad input gives a clear ValueError/TypeError naming the argument, raised before any
-kernel runs and with the network unchanged; the inputs the issue lists as "accepted and
-converted" give exactly the results of the clean input."""
+kernel runs and with the network unchanged. Inputs that are accepted by converting
+them (other dtypes, layouts and containers) give exactly the results of the clean
+input."""
 import numpy as np
 import pytest
 
