@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "epoch-overhead": "epoch_overhead",
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
+    "fit-many": "fit_many",
+    "mpi-scaling": "mpi_scaling",
 }
 
 EPILOG = """\
@@ -48,6 +50,8 @@ Examples:
   python -m benches epoch-overhead                # Network.fit's Python cost per epoch
   python -m benches ceiling                       # the best 1-thread matmul here
   python -m benches tune-gemm                     # nncore's products, own loop vs BLAS
+  python -m benches fit-many                      # fit_many against K fit calls
+  python -m benches mpi-scaling                   # fit_distributed on 1 and 2 processes
   python -m benches SUBCOMMAND --help             # what it measures, and its options
   pytest benches                                  # the pytest-benchmark suites
 """

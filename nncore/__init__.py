@@ -8,6 +8,7 @@ See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
+from .many import fit_many
 from .network import History, Network, TrainingDiverged
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .threads import get_num_threads, set_num_threads
@@ -16,6 +17,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "Adam", "AdamW", "Dense", "History", "Network",
-    "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "get_num_threads",
+    "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "fit_many", "get_num_threads",
     "set_num_threads", "__version__",
 ]

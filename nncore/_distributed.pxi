@@ -33,7 +33,7 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
     cdef bint has_T = T.shape[0] > 0, has_labels = labels.shape[0] > 0
     cdef bint has_w = sample_weight.shape[0] > 0
     cdef double wsum = 0, lsum = 0
-    cdef const floating* Xb
+    cdef const floating* Xb = &X[0, 0]     # (set below when count > 0)
     cdef const floating* Tb = NULL
     cdef const Py_ssize_t* lb = NULL
     cdef const floating* wb = NULL

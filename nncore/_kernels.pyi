@@ -60,3 +60,19 @@ def train_batches(params: Floats, grads: Floats, state1: Floats, state2: Floats,
                   ) -> tuple[float, float, int, int, int]: ...
 def matmul_into(A: Floats, B: Floats, C: Floats, trans_a: bool, trans_b: bool,
                 accumulate: bool, path: int = 0) -> None: ...
+def grad_sums(params: Floats, out: Floats, sizes: Indices, acts: Indices, loss: int,
+              X: Floats, T: Floats, labels: Indices, sample_weight: Floats,
+              order: Indices, start: int, count: int, work: Floats, cap: int,
+              T_batch: Floats, labels_batch: Indices, w_batch: Floats) -> None: ...
+def apply_gradient(params: Floats, grads: Floats, state1: Floats, state2: Floats,
+                   scale: float, kind: int, lr: float, momentum: float, nesterov: bool,
+                   weight_decay: float, beta1: float, beta2: float, eps: float,
+                   alpha: float, step: int) -> None: ...
+def train_many(params: list[Floats], grads: list[Floats], state1: list[Floats],
+               state2: list[Floats], sizes: Indices, acts: Indices, loss: int,
+               X: Floats, T: Floats, labels: Indices, sample_weight: Floats,
+               order: Indices, work: Floats, T_batch: Floats, labels_batch: Indices,
+               w_batch: Floats, batch_size: int, first_batch: int, n_batches: int,
+               kind: int, hyper: NDArray[np.float64], steps: Indices, active: Indices,
+               loss_sums: NDArray[np.float64], weight_sums: NDArray[np.float64]
+               ) -> int: ...

@@ -700,5 +700,7 @@ def shuffle_into(Py_ssize_t[::1] order not None, const uint32_t[::1] draws not N
 
 
 
-# The def entry points of data-parallel training (grad_sums, apply_gradient).
+# The def entry points of data-parallel training (grad_sums, apply_gradient) and of
+# training K networks at once (train_many).
 include "_distributed.pxi"
+include "_many.pxi"

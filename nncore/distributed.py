@@ -272,7 +272,8 @@ class _Job:
     def __init__(self, net, comm, MPI, args, verbose):
         self.net, self.comm, self.MPI, self.verbose = net, comm, MPI, verbose
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        self.X, self.T, self.labels, self.w = args["X"], args["T"], args["labels"], args["w"]
+        self.X, self.T = args["X"], args["T"]
+        self.labels, self.w = args["labels"], args["w"]
         self.epochs, self.batch_size = args["epochs"], args["batch_size"]
         self.shuffle, self.optimizer = args["shuffle"], args["optimizer"]
         counts = args["rows_by_rank"]

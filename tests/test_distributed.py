@@ -6,7 +6,6 @@ cannot be had the job tests are skipped, with the reason.
 """
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import repo_root
 
 import nncore
 from nncore import distributed
+
+from _helpers import child_env
 
 JOB = str(Path(__file__).with_name("mpi_job.py"))
 # Generous: a job takes about 2 s; a hang would take forever.
@@ -38,8 +38,7 @@ def run_job(scenario, tmp_path, ranks=2):
     why = _why_no_mpi()
     if why:
         pytest.skip(why)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([repo_root(), env.get("PYTHONPATH", "")])
+    env = child_env()
     # CI runs as root, which Open MPI refuses unless told.
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", sys.executable, JOB, scenario,
@@ -54,9 +53,9 @@ def run_job(scenario, tmp_path, ranks=2):
     return proc.returncode, reports, proc.stderr
 
 
-@pytest.mark.parametrize("scenario", ["equivalence-sgd-ordered", "equivalence-adam-ordered",
-                                      "equivalence-sgd-shuffle",
-                                      "equivalence-adam-shuffle"])
+@pytest.mark.parametrize("scenario", [f"equivalence-{opt}-{order}"
+                                      for opt in ("sgd", "adam")
+                                      for order in ("ordered", "shuffle")])
 def test_two_ranks_equal_one_process_with_twice_the_batch(scenario, tmp_path):
     code, out, err = run_job(scenario, tmp_path)
     assert code == 0, err

@@ -1,0 +1,324 @@
+"""Train K networks of one architecture on one data set in a single loop.
+
+A learning-rate or weight-decay sweep, cross-validation repeats or a seed ensemble
+train K networks of the same layer sizes on the same rows. ``fit_many`` runs them
+together: every batch is drawn once (one permutation per epoch from ``seed``) and
+gathered once, and one kernel call per chunk of batches takes each network's step on
+it. Each network takes exactly the step ``Network.fit`` takes (the same passes, in
+the same layout), so it ends bit for bit where ``Network.fit`` with the same batch
+order leaves it.
+"""
+import contextlib
+import math
+import time
+
+import numpy as np
+
+from . import _validation
+from ._dispatch import kernels as _kernels
+from ._memory import allocate as _allocate
+from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
+from .history import History, TrainingDiverged
+from .losses import LOSSES
+from .optimizers import Adam, Optimizer, optimizer_from_name
+
+__all__ = ["fit_many"]
+
+# The per-network hyperparameters in the order the kernel's ``hyper`` rows take them.
+_HYPER = ("lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "alpha")
+
+
+def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=True,
+             sample_weight=None, validation_data=None, callbacks=None, seed=None):
+    """Train several networks of one architecture on the same batches, at once.
+
+    Parameters
+    ----------
+    networks : sequence of Network
+        K >= 1 distinct networks with the same layer sizes, activations, loss and
+        dtype (their weights are their own).
+    X : array-like of shape (n_samples, n_inputs)
+    y : array-like
+        Targets, as ``Network.fit`` takes them.
+    epochs : int, default 1
+    batch_size : int, default 32
+    optimizers : sequence of Optimizer or str, or str, optional
+        One per network, all of one class (their hyperparameters may differ); a
+        name gives each network a new optimizer of that kind. None: each network's
+        optimizer of its last ``fit`` (all of one class), or a new ``Adam()`` each.
+    shuffle : bool, default True
+        True: each epoch the rows are taken in one permutation drawn from ``seed``,
+        the same for every network. False: rows in their stored order.
+    sample_weight : array-like of shape (n_samples,), optional
+    validation_data, callbacks : None
+        Not supported yet.
+    seed : int, optional
+        Seeds the generator of the batch order (None: fresh entropy).
+
+    Returns
+    -------
+    list of History
+        One per network, in order (also kept as each ``network.history``). A
+        network whose training diverged has ``history.diverged`` set to the
+        ``TrainingDiverged`` error (else None): it stopped there, restored to the end
+        of its last good epoch, while the others went on.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Networks of different architectures or dtypes, the same network twice,
+        optimizers of mixed classes or bound to other networks, bad data: before
+        anything changes.
+    KeyboardInterrupt
+        On Ctrl-C: every network is left after the last batch they all finished
+        (as ``Network.fit`` leaves one), and every history is marked ``interrupted``.
+
+    Notes
+    -----
+    The batch order of epoch e is ``nncore._training.epoch_order`` drawn from
+    ``np.random.default_rng(seed)``, as ``Network.fit`` draws it from the network's
+    own generator. To reproduce network k's training with ``Network.fit``, start its
+    generator where ``seed`` starts::
+
+        state = net.state(include_optimizer=False)
+        state["rng"] = np.random.default_rng(seed).bit_generator.state
+        net.restore(state)
+        net.fit(X, y, epochs=..., batch_size=..., optimizer=..., shuffle=True)
+
+    ``fit_many`` itself leaves the networks' generators alone.
+
+    Examples
+    --------
+    A learning-rate sweep in one call:
+
+    >>> import numpy as np, nncore
+    >>> X = np.random.default_rng(0).normal(size=(256, 2)); y = np.sin(X[:, :1])
+    >>> nets = [nncore.Network([nncore.Dense(2, 16, "tanh"), nncore.Dense(16, 1)],
+    ...                        seed=s) for s in range(4)]
+    >>> opts = [nncore.SGD(lr) for lr in (0.3, 0.1, 0.03, 0.01)]
+    >>> histories = nncore.fit_many(nets, X, y, epochs=5, optimizers=opts, seed=0)
+    >>> len(histories), len(histories[0].loss)
+    (4, 5)
+    """
+    nets = _check_networks(networks)
+    opts = _check_optimizers(optimizers, nets)
+    epochs = _validation.check_int(epochs, "epochs", 0)
+    batch_size = _validation.check_int(batch_size, "batch_size", 1)
+    shuffle = _validation.check_bool(shuffle, "shuffle")
+    if seed is not None:
+        _validation.check_int(seed, "seed", 0)
+    if callbacks is not None or validation_data is not None:
+        # (they come with the training loop's callbacks and validation helpers)
+        raise TypeError("validation_data and callbacks are not supported by fit_many "
+                        "yet; pass None")
+    data = nets[0]._targets(X, y, sample_weight)
+    B = min(batch_size, data[0].shape[0])
+    _validation.check_int(B, "batch_size (rows per batch)", 1, _validation.BLAS_MAX)
+    with contextlib.ExitStack() as held:
+        for net in nets:
+            held.enter_context(net._busy())
+        for i, net in enumerate(nets):
+            if not np.isfinite(net._flat).all():
+                raise ValueError(f"networks[{i}]'s parameters hold NaN or inf: "
+                                 "training cannot start from them")
+        run = _Run(nets, opts, data, B, shuffle, np.random.default_rng(seed))
+        return run.train(epochs)
+
+
+def _check_networks(networks):
+    from .network import Network
+    try:
+        nets = list(networks)
+    except TypeError:
+        raise TypeError("networks must be a list of nncore.Network; got "
+                        f"{type(networks).__name__}") from None
+    if not nets:
+        raise ValueError("networks must hold at least one Network; got none")
+    for i, net in enumerate(nets):
+        if not isinstance(net, Network):
+            raise TypeError(f"networks[{i}] must be an nncore.Network; got "
+                            f"{type(net).__name__}")
+    first = nets[0]
+    for i, net in enumerate(nets[1:], 1):
+        if any(net is other for other in nets[:i]):
+            raise ValueError(f"networks[{i}] appears twice in networks; pass "
+                             "distinct networks")
+        for what, mine, theirs in (
+                ("layer sizes", tuple(net._sizes), tuple(first._sizes)),
+                ("activations", tuple(net._acts), tuple(first._acts)),
+                ("loss", net.loss_name, first.loss_name),
+                ("dtype", net.dtype.name, first.dtype.name)):
+            if mine != theirs:
+                raise ValueError(f"networks must share one architecture and dtype: "
+                                 f"networks[{i}] has {what} {_show(mine, what)}, "
+                                 f"networks[0] {_show(theirs, what)}")
+    return nets
+
+
+def _show(value, what):
+    if what == "activations":
+        from .layers import ACTIVATIONS
+        names = {code: name for name, code in ACTIVATIONS.items()}
+        return repr(tuple(names.get(int(v), v) for v in value))
+    if what == "layer sizes":
+        return "-".join(str(int(v)) for v in value)
+    return repr(value)
+
+
+def _check_optimizers(optimizers, nets):
+    K = len(nets)
+    if optimizers is None:
+        opts = [net.optimizer if net.optimizer is not None else Adam() for net in nets]
+    elif isinstance(optimizers, str):
+        opts = [optimizer_from_name(optimizers) for _ in nets]
+    elif isinstance(optimizers, Optimizer):
+        raise TypeError("optimizers must be a list of one optimizer per network (an "
+                        "optimizer keeps one network's state); got a single "
+                        f"{type(optimizers).__name__}")
+    else:
+        try:
+            opts = list(optimizers)
+        except TypeError:
+            raise TypeError("optimizers must be a list of optimizers, a name or None; "
+                            f"got {type(optimizers).__name__}") from None
+        if len(opts) != K:
+            raise ValueError(f"optimizers must hold one optimizer per network: "
+                             f"{len(opts)} for {K} networks")
+        opts = [optimizer_from_name(o) if isinstance(o, str) else o for o in opts]
+    for i, opt in enumerate(opts):
+        if not isinstance(opt, Optimizer):
+            raise TypeError(f"optimizers[{i}] must be an nncore optimizer or the name "
+                            f"of one; got {type(opt).__name__}")
+        if type(opt) is not type(opts[0]):
+            raise TypeError("optimizers must all be of one class: optimizers[0] is "
+                            f"{type(opts[0]).__name__}, optimizers[{i}] "
+                            f"{type(opt).__name__}")
+        if any(opt is other for other in opts[:i]):
+            raise ValueError(f"optimizers[{i}] is given twice; each network needs "
+                             "its own")
+        opt._check()
+        owner = opt._owner() if opt._owner is not None else None
+        if owner is not None and owner is not nets[i]:
+            raise ValueError(f"optimizers[{i}] already holds the state of another "
+                             "network; create a new optimizer or call reset()")
+    return opts
+
+
+class _Run:
+    """One fit_many call after its checks: buffers, per-network bookkeeping, epochs."""
+
+    def __init__(self, nets, opts, data, B, shuffle, rng):
+        self.nets, self.opts, self.B, self.rng = nets, opts, B, rng
+        self.X, self.T, self.labels, self.w = data
+        net, dt, n = nets[0], nets[0]._dtype, data[0].shape[0]
+        self.n_batches = -(-n // B)
+        self.gather = shuffle and self.n_batches > 1
+        self.work = _allocate((_kernels.workspace_size(net._sizes, B),), dt,
+                              f"the workspace for batches of {B} rows")
+        g = self.gather
+        self.T_batch = np.empty((B if g and self.T.shape[0] else 0, self.T.shape[1]), dt)
+        self.labels_batch = np.empty(B if g and self.labels.size else 0, np.intp)
+        self.w_batch = np.empty(B if g and self.w.size else 0, dt)
+        self.order = np.empty(n if g else 0, np.intp)
+        K = len(nets)
+        self.hyper = np.empty((K, len(_HYPER)))
+        self.steps = np.empty(K, np.intp)
+        self.active = np.ones(K, np.intp)
+        self.loss_sums, self.weight_sums = np.zeros(K), np.zeros(K)
+        for net, opt in zip(nets, opts):
+            opt._bind(net)
+            net._optimizer = opt
+        self.saved = [Snapshot(net, opt) for net, opt in zip(nets, opts)]
+        self.histories = [History() for _ in nets]
+        for net, history in zip(nets, self.histories):
+            net.history = history
+            history.diverged = None
+
+    def _kernel_arguments(self):
+        """The state arrays and hyperparameters, read afresh each epoch (a callback
+        may have changed a learning rate)."""
+        s1, s2 = [], []
+        for k, opt in enumerate(self.opts):
+            a1, a2, self.kind, *values = opt._kernel_args(self.nets[0]._dtype)
+            s1.append(a1)
+            s2.append(a2)
+            self.hyper[k] = [float(v) for v in values]
+        return s1, s2
+
+    def train(self, epochs):
+        per_chunk = 1
+        with SigintDeferred() as sigint:
+            for epoch in range(epochs):
+                if not self.active.any():
+                    break
+                per_chunk = self._epoch(epoch, per_chunk, sigint)
+        return self.histories
+
+    def _epoch(self, epoch, per_chunk, sigint):
+        nets, net = self.nets, self.nets[0]
+        for k in np.flatnonzero(self.active == 1):
+            self.saved[k].take()
+        s1, s2 = self._kernel_arguments()
+        order = epoch_order(self.rng, self.X.shape[0], self.order) if self.gather \
+            else self.order
+        self.loss_sums[:] = 0
+        self.weight_sums[:] = 0
+        batch = 0
+        while batch < self.n_batches:
+            count = min(per_chunk, self.n_batches - batch)
+            for k, opt in enumerate(self.opts):
+                self.steps[k] = opt.step
+            t0 = time.perf_counter()
+            done = _kernels.train_many(
+                [n._flat for n in nets], [n._grads for n in nets], s1, s2, net._sizes,
+                net._acts, LOSSES[net.loss_name], self.X, self.T, self.labels, self.w,
+                order, self.work, self.T_batch, self.labels_batch, self.w_batch,
+                self.B, batch, count, self.kind, self.hyper, self.steps, self.active,
+                self.loss_sums, self.weight_sums)
+            elapsed = time.perf_counter() - t0
+            for k, opt in enumerate(self.opts):
+                opt.step = int(self.steps[k])
+            self._stop_diverged(epoch)
+            batch += done
+            if done == count and elapsed > 0:
+                per_chunk = next_chunk(per_chunk, count, elapsed)
+            if sigint.fired and batch < self.n_batches:
+                self._interrupted(sigint)
+        self._end_epoch(epoch)
+        if sigint.fired:
+            self._interrupted(sigint)
+        return per_chunk
+
+    def _stop_diverged(self, epoch):
+        """Networks whose loss became non-finite in the last call: restored to the
+        start of the epoch and left out from now on."""
+        for k in np.flatnonzero(self.active < 0):
+            batch = -1 - int(self.active[k])
+            self._stop(k, TrainingDiverged.during(
+                "the loss became NaN or infinite", epoch, batch, self.opts[k].lr))
+
+    def _stop(self, k, error):
+        self.saved[k].restore()
+        self.active[k] = 0
+        self.histories[k].diverged = error
+
+    def _end_epoch(self, epoch):
+        for k in np.flatnonzero(self.active == 1):
+            if not self.saved[k].live_is_finite():
+                self._stop(k, TrainingDiverged.during(
+                    "the parameters or optimizer state became NaN or infinite (the "
+                    "loss itself was still finite)", epoch, self.n_batches - 1,
+                    self.opts[k].lr))
+                continue
+            w = self.weight_sums[k]
+            history = self.histories[k]
+            history.loss.append(self.loss_sums[k] / w if w else math.nan)
+
+
+    def _interrupted(self, sigint):
+        for k in np.flatnonzero(self.active == 1):
+            if not self.saved[k].live_is_finite():
+                self.saved[k].restore()
+        for history in self.histories:
+            history.interrupted = True
+        sigint.raise_if_fired()

@@ -1,0 +1,170 @@
+"""nncore.fit_many: K networks on the same batches end bit for bit where Network.fit
+with the same batch order leaves each; divergence of one stops only that one; bad
+input is refused before anything changes."""
+import numpy as np
+import pytest
+
+import nncore
+
+from _helpers import assert_same_state, state_of
+
+ARCHS = {
+    # feature-major (narrow) and row-major layouts, every loss kind
+    "tiny-mse": ([2, 16, 1], ["tanh", "identity"], "mse"),
+    "narrow-ce": ([3, 8, 8, 4], ["relu", "sigmoid", "identity"], "cross_entropy"),
+    "wide-ce": ([40, 48, 5], ["relu", "identity"], "cross_entropy"),
+    "wide-bce": ([20, 40, 3], ["gelu", "identity"], "binary_cross_entropy"),
+    "wide-nll": ([20, 40, 4], ["softplus", "identity"], "gaussian_nll"),
+    "wide-mse": ([20, 40, 3], ["relu", "identity"], "mse"),
+}
+OPTIMIZERS = {
+    "sgd": lambda k: nncore.SGD(0.05 / (k + 1), momentum=0.9 if k % 2 else 0.0,
+                                nesterov=k % 4 == 1),
+    "adam": lambda k: nncore.Adam(1e-2 / (k + 1), weight_decay=1e-3 * k),
+    "adamw": lambda k: nncore.AdamW(1e-2 / (k + 1)),
+    "rmsprop": lambda k: nncore.RMSprop(1e-3 * (k + 1), momentum=0.5 * (k % 2)),
+}
+
+
+def make(arch, dtype, seed):
+    sizes, acts, loss = ARCHS[arch]
+    layers = [nncore.Dense(a, b, act) for a, b, act in zip(sizes[:-1], sizes[1:], acts)]
+    return nncore.Network(layers, loss=loss, dtype=dtype, seed=seed)
+
+
+def data(arch, n=157, seed=0):
+    sizes, _, loss = ARCHS[arch]
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, sizes[0]))
+    k = sizes[-1]
+    if loss == "cross_entropy":
+        y = rng.integers(0, k, size=n)
+    elif loss == "binary_cross_entropy":
+        y = (rng.random((n, k)) > 0.5).astype(float)
+    elif loss == "gaussian_nll":
+        y = rng.normal(size=(n, k // 2))
+    else:
+        y = np.sin(X[:, :k])
+    return X, y, rng.uniform(0.2, 2, size=n)
+
+
+def fit_alone(net, X, y, seed, **kwargs):
+    """Network.fit with its generator started where fit_many's ``seed`` starts."""
+    state = net.state(include_optimizer=False)
+    state["rng"] = np.random.default_rng(seed).bit_generator.state
+    net.restore(state)
+    return net.fit(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_each_network_ends_bit_for_bit_where_fit_leaves_it(arch, opt, dtype, shuffle):
+    X, y, w = data(arch)
+    K = 5
+    nets = [make(arch, dtype, seed) for seed in range(K)]
+    alone = [make(arch, dtype, seed) for seed in range(K)]
+    kwargs = dict(epochs=3, batch_size=16, shuffle=shuffle, sample_weight=w)
+    opts = [OPTIMIZERS[opt](k) for k in range(K)]
+    histories = nncore.fit_many(nets, X, y, optimizers=opts, seed=7, **kwargs)
+    for k in range(K):
+        ref = fit_alone(alone[k], X, y, 7, optimizer=OPTIMIZERS[opt](k), **kwargs)
+        assert np.array_equal(nets[k].state()["params"], alone[k].state()["params"]), k
+        mine, theirs = nets[k].optimizer, alone[k].optimizer
+        assert mine.step == theirs.step
+        for a, b in zip(mine.state_arrays(), theirs.state_arrays()):
+            assert np.array_equal(a, b)
+        assert histories[k].loss == ref.loss
+        assert nets[k].history is histories[k] and histories[k].diverged is None
+
+
+def test_training_continues_exactly_across_calls():
+    X, y, _ = data("wide-ce")
+    nets = [make("wide-ce", "float64", s) for s in range(3)]
+    alone = [make("wide-ce", "float64", s) for s in range(3)]
+    opts = [nncore.Adam(1e-2) for _ in range(3)]
+    nncore.fit_many(nets, X, y, epochs=1, optimizers=opts, shuffle=False)
+    nncore.fit_many(nets, X, y, epochs=2, shuffle=False)     # keeps the optimizers
+    for net, ref in zip(alone, nets):
+        net.fit(X, y, epochs=3, optimizer=nncore.Adam(1e-2), shuffle=False)
+        assert np.array_equal(net.state()["params"], ref.state()["params"])
+
+
+def test_one_diverging_network_stops_alone_restored_and_marked():
+    X, y, _ = data("wide-mse")
+    X = X * 10
+    lrs = [1e-4, 0.1, 1e-4]
+    nets = [make("wide-mse", "float64", s) for s in range(3)]
+    histories = nncore.fit_many(nets, X, y, epochs=3, seed=0,
+                                optimizers=[nncore.SGD(lr) for lr in lrs])
+    err = histories[1].diverged
+    assert isinstance(err, nncore.TrainingDiverged)
+    # where Network.fit stops, restored as Network.fit restores
+    alone = make("wide-mse", "float64", 1)
+    with pytest.raises(nncore.TrainingDiverged) as ref:
+        fit_alone(alone, X, y, 0, epochs=3, optimizer=nncore.SGD(0.1))
+    assert (err.epoch, err.batch) == (ref.value.epoch, ref.value.batch)
+    assert histories[1].loss == alone.history.loss and len(histories[1].loss) == err.epoch
+    assert np.array_equal(nets[1].state()["params"], alone.state()["params"])
+    assert nets[1].optimizer.step == alone.optimizer.step
+    for k in (0, 2):                   # the others trained all three epochs
+        assert histories[k].diverged is None and len(histories[k].loss) == 3
+        alone = make("wide-mse", "float64", k)
+        fit_alone(alone, X, y, 0, epochs=3, optimizer=nncore.SGD(1e-4))
+        assert np.array_equal(alone.state()["params"], nets[k].state()["params"])
+
+
+def _refused(nets, *args, **kwargs):
+    before = [state_of(n) for n in nets if isinstance(n, nncore.Network)]
+    with pytest.raises((ValueError, TypeError)) as info:
+        nncore.fit_many(nets, *args, **kwargs)
+    for net, b in zip([n for n in nets if isinstance(n, nncore.Network)], before):
+        assert_same_state(b, state_of(net))
+    return str(info.value)
+
+
+def test_different_architectures_or_dtypes_are_refused():
+    X, y, _ = data("wide-ce")
+    a = make("wide-ce", "float64", 0)
+    wider = nncore.Network([nncore.Dense(40, 50, "relu"), nncore.Dense(50, 5)],
+                           loss="cross_entropy", dtype="float64")
+    assert "layer sizes 40-50-5" in _refused([a, wider], X, y)
+    other_act = nncore.Network([nncore.Dense(40, 48, "tanh"), nncore.Dense(48, 5)],
+                               loss="cross_entropy", dtype="float64")
+    assert "activations ('tanh', 'identity')" in _refused([a, other_act], X, y)
+    f32 = make("wide-ce", "float32", 1)
+    assert "dtype 'float32'" in _refused([a, f32], X, y)
+    other_loss = nncore.Network([nncore.Dense(40, 48, "relu"), nncore.Dense(48, 5)],
+                                loss="mse", dtype="float64")
+    assert "loss 'mse'" in _refused([a, other_loss], X, y)
+    assert "twice" in _refused([a, a], X, y)
+
+
+def test_optimizers_of_mixed_classes_or_shared_are_refused():
+    X, y, _ = data("wide-ce")
+    nets = [make("wide-ce", "float64", s) for s in range(2)]
+    with pytest.raises(TypeError, match="one class"):
+        nncore.fit_many(nets, X, y, optimizers=[nncore.SGD(0.1), nncore.Adam()])
+    with pytest.raises(TypeError, match="one class"):
+        nncore.fit_many(nets, X, y, optimizers=[nncore.Adam(), nncore.AdamW()])
+    opt = nncore.Adam()
+    assert "twice" in _refused(nets, X, y, optimizers=[opt, opt])
+    assert "single Adam" in _refused(nets, X, y, optimizers=opt)
+    assert "one optimizer per network" in _refused(nets, X, y, optimizers=[opt])
+    taken = nncore.Adam()
+    other = make("wide-ce", "float64", 5)
+    other.fit(X, y, optimizer=taken)
+    assert "another network" in _refused(nets, X, y, optimizers=[nncore.Adam(), taken])
+
+
+def test_bad_arguments_are_refused_before_anything_changes():
+    X, y, _ = data("wide-ce")
+    nets = [make("wide-ce", "float64", s) for s in range(2)]
+    assert "networks" in _refused([], X, y)
+    assert "networks[1]" in _refused([nets[0], "net"], X, y)
+    assert "X" in _refused(nets, X[:, :3], y)
+    assert "epochs" in _refused(nets, X, y, epochs=-1)
+    assert "seed" in _refused(nets, X, y, seed=-2)
+    assert "validation_data" in _refused(nets, X, y, validation_data=(X, y))
+
