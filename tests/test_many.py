@@ -1,12 +1,19 @@
 """nncore.fit_many: K networks on the same batches end bit for bit where Network.fit
 with the same batch order leaves each; divergence of one stops only that one; bad
 input is refused before anything changes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
 import nncore
 
-from _helpers import assert_same_state, state_of
+from _helpers import assert_same_state, child_env, state_of
 
 ARCHS = {
     # feature-major (narrow) and row-major layouts, every loss kind
@@ -168,3 +175,57 @@ def test_bad_arguments_are_refused_before_anything_changes():
     assert "seed" in _refused(nets, X, y, seed=-2)
     assert "validation_data" in _refused(nets, X, y, validation_data=(X, y))
 
+
+
+CTRL_C_CHILD = r"""
+import json, signal
+import numpy as np
+import nncore
+signal.signal(signal.SIGINT, signal.default_int_handler)
+rng = np.random.default_rng(0)
+X = rng.normal(size=(20000, 20)); y = np.sin(X[:, :3])
+def network(seed):
+    return nncore.Network([nncore.Dense(20, 40, "relu"), nncore.Dense(40, 3)], seed=seed)
+nets = [network(s) for s in range(3)]
+opts = [nncore.Adam(1e-3 * (k + 1)) for k in range(3)]
+print(json.dumps({"phase": "ready"}), flush=True)
+try:
+    nncore.fit_many(nets, X, y, epochs=10**6, optimizers=opts, seed=0)
+except KeyboardInterrupt:
+    steps = [o.step for o in opts]
+    # every network where a lone Network.fit over those same batches leaves it
+    same = []
+    for k, net in enumerate(nets):
+        alone = network(k)
+        opt = nncore.Adam(1e-3 * (k + 1))
+        order_rng = np.random.default_rng(0)
+        from nncore._training import epoch_order
+        done = 0
+        while done < steps[k]:
+            order = epoch_order(order_rng, len(X))
+            take = min(steps[k] - done, -(-len(X) // 32))
+            rows = order[:take * 32]
+            alone.fit(X[rows], y[rows], epochs=1, batch_size=32, optimizer=opt,
+                      shuffle=False)
+            done += take
+        same.append(bool(np.array_equal(alone.state()["params"], net.state()["params"])))
+    print(json.dumps({"phase": "done", "steps": steps, "same": same,
+                      "interrupted": [n.history.interrupted for n in nets]}), flush=True)
+"""
+
+
+def test_ctrl_c_leaves_every_network_after_the_same_last_batch():
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=child_env())
+    try:
+        assert child.stdout.readline().strip() == '{"phase": "ready"}'
+        time.sleep(1.5)
+        os.kill(child.pid, signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["phase"] == "done", err
+    assert len(set(report["steps"])) == 1 and report["steps"][0] > 0
+    assert all(report["interrupted"]) and all(report["same"]), report
