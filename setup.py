@@ -120,7 +120,7 @@ else:
 # of the same source target newer instruction sets, and nncore/_dispatch.py picks the
 # best one the running CPU supports (so a cached wheel never meets an unsupported CPU).
 variants = [("nncore._kernels", ["-march=native"] if native else []),
-            ("nncore._blas", [])]
+            ("nncore._blas", []), ("nncore._codes", [])]
 x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
 if x86 and not native:
     variants += [
@@ -141,7 +141,8 @@ extensions = [
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=[numpy.get_include(), os.path.join(HERE, "nncore")],
-        depends=["nncore/_simd.h", "nncore/_kernels.pyx", *KERNEL_PARTS],
+        depends=["nncore/_simd.h", "nncore/_kernels.pyx", "nncore/_codes.pxd",
+                 *KERNEL_PARTS],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=base_args + flags + openmp,
         extra_link_args=openmp,

@@ -120,14 +120,14 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
     cdef floating* scratch = gemm_scratch(work, sizes, L, stride)
     cdef floating column[_LANES_MAX_WIDTH]
     cdef double batch_loss
-    for l in range(L):
-        fi = sizes[l]
-        fo = sizes[l + 1]
+    for l in range(1, L + 1):
+        fi = sizes[l - 1]
+        fo = sizes[l]
         Z = layer_Z(work, sizes, L, stride, l)
         A = layer_A(work, sizes, L, stride, acts, l)
-        # Z^T (fo x stride) = W^T A_prev^T + b
+        # Z_l^T (fo x stride) = W_l^T A_{l-1}^T + b_l
         lanes_product(fo, stride, fi, W, 1, fo, W + fi * fo, A_prev, Z)
-        activate(acts[l], fo * stride, Z, A)
+        activate(acts[l - 1], fo * stride, Z, A)
         A_prev = A
         W += fi * fo + fo
     D = delta_buffer(work, sizes, L, stride, 0)
@@ -140,13 +140,13 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         for i in range(rows, stride):
             D[j * stride + i] = 0
     off = param_count(sizes, L)
-    for l in range(L - 1, -1, -1):
-        fi = sizes[l]
-        fo = sizes[l + 1]
+    for l in range(L, 0, -1):
+        fi = sizes[l - 1]
+        fo = sizes[l]
         off -= fi * fo + fo
-        activation_backward(acts[l], fo * stride, layer_Z(work, sizes, L, stride, l),
+        activation_backward(acts[l - 1], fo * stride, layer_Z(work, sizes, L, stride, l),
                             layer_A(work, sizes, L, stride, acts, l), D)
-        A_prev = work if l == 0 else layer_A(work, sizes, L, stride, acts, l - 1)
+        A_prev = work if l == 1 else layer_A(work, sizes, L, stride, acts, l - 1)
         dW = grads + off
         # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j], over
         # the first ``rows`` samples only (the padding is left out). A layer with
@@ -169,10 +169,10 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         else:
             own_gemm(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, False, scratch)
         rowsums(fo, rows, D, stride, dW + fi * fo)
-        if l > 0:
+        if l > 1:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, stride, which)
-            # dLoss/dA_prev^T (fi x stride) = W delta^T
+            # dLoss/dA_{l-1}^T (fi x stride) = W_l delta_l^T
             lanes_product(fi, stride, fo, params + off, fo, 1, NULL, D, D_next)
             D = D_next
         optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,

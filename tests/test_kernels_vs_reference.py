@@ -195,19 +195,25 @@ WORKSPACE_CASES = [((3, 6, 5, 3), 9), ((3, 6, 5, 3), 40), ((1, 1), 50), ((2, 40,
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes,n", WORKSPACE_CASES)
-def test_kernels_stay_inside_their_workspace(build, sizes, n, dtype):
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_kernels_stay_inside_their_workspace(build, sizes, n, dtype, loss):
     """No kernel writes past the workspace that ``workspace_size`` says it needs (an
-    overrun corrupts the heap and crashes much later, somewhere else)."""
+    overrun corrupts the heap and crashes much later, somewhere else), the gathered
+    targets, weights and labels of shuffled batches included."""
     acts = ["relu"] * (len(sizes) - 2) + ["identity"]
     layers = [nncore.Dense(a, b, act) for a, b, act in zip(sizes[:-1], sizes[1:], acts)]
-    net = nncore.Network(layers, loss="mse", dtype=dtype, seed=0)
+    net = nncore.Network(layers, loss=loss, dtype=dtype, seed=0)
     buffers = guard_workspaces(net, build)
     rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(n, sizes[0])), rng.normal(size=(n, sizes[-1]))
+    X = rng.normal(size=(n, sizes[0]))
+    y = rng.normal(size=(n, sizes[-1])) if loss == "mse" else \
+        rng.integers(0, sizes[-1], size=n)
+    w = rng.uniform(0.5, 1.5, size=n)
     net.forward(X)
     net.loss_and_grads(X, y)
     for batch_size in (1, 4, 7, n):
-        net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(1e-3))
+        net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(1e-3),
+                sample_weight=w)
         net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(1e-3),
                 shuffle=False)
     assert buffers
