@@ -5,18 +5,18 @@
 # module.)
 
 cdef inline floating sigmoid(floating z) noexcept nogil:
-    """1 / (1 + exp(-z)), without overflow for either sign of z (nn_sigmoidf, or in
-    float64 nn_sigmoid: libm's two formulas with the kernels' own exp)."""
+    """1 / (1 + exp(-z)), without overflow for either sign of z (nn_sigmoid_f32, or in
+    float64 nn_sigmoid_f64: libm's two formulas with the kernels' own exp)."""
     if floating is float:
-        return nn_sigmoidf(z)
+        return nn_sigmoid_f32(z)
     else:
-        return nn_sigmoid(z)
+        return nn_sigmoid_f64(z)
 
 
 cdef inline floating softplus(floating z) noexcept nogil:
-    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), in double (nn_softplus: its
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), in double (nn_softplus_f64: its
     loop vectorizes, where libm's exp and log1p are a call per value each)."""
-    return <floating>nn_softplus(z)
+    return <floating>nn_softplus_f64(z)
 
 
 cdef inline floating gelu(floating z) noexcept nogil:
@@ -89,19 +89,19 @@ cdef void activate(Py_ssize_t act, Py_ssize_t n, const floating* Z,
             A[i] = z if z > 0 else <floating>LEAKY_SLOPE * z
     elif act == TANH:
         if floating is float:
-            nn_tanhf_array(n, Z, A)
+            nn_tanh_array_f32(n, Z, A)
         else:
-            nn_tanh_array(n, Z, A)
+            nn_tanh_array_f64(n, Z, A)
     elif act == SIGMOID:
         if floating is float:
             for i in range(n):
                 A[i] = sigmoid(Z[i])
         else:
-            nn_sigmoid_array(n, Z, A)
+            nn_sigmoid_array_f64(n, Z, A)
     elif act == ELU:
         for i in range(n):
             z = Z[i]
-            A[i] = z if z > 0 else <floating>nn_expm1_neg(z)
+            A[i] = z if z > 0 else <floating>nn_expm1_neg_f64(z)
     elif act == SOFTPLUS:
         for i in range(n):
             A[i] = softplus(Z[i])
@@ -140,7 +140,7 @@ cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
     elif act == SOFTPLUS:
         # f'(z) = sigmoid(z) = 1 - exp(-f(z)) = -expm1(-f(z)), f(z) >= 0.
         for i in range(n):
-            D[i] *= <floating>(-nn_expm1_neg(-A[i]))
+            D[i] *= <floating>(-nn_expm1_neg_f64(-A[i]))
     elif act == GELU:
         for i in range(n):
             D[i] *= gelu_derivative(Z[i])

@@ -42,27 +42,27 @@ cdef inline void lanes_product(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                                const floating* bias, const floating* B,
                                floating* C) noexcept nogil:
     if floating is float:
-        nn_f_lanes(M, N, K, A, rsa, csa, bias, B, C)
+        nn_fm_product_f32(M, N, K, A, rsa, csa, bias, B, C)
     else:
-        nn_d_lanes(M, N, K, A, rsa, csa, bias, B, C)
+        nn_fm_product_f64(M, N, K, A, rsa, csa, bias, B, C)
 
 
 cdef inline void dots(Py_ssize_t M, Py_ssize_t K, const floating* A, Py_ssize_t rsa,
                       const floating* b, floating* C) noexcept nogil:
     """C[i] = sum_p A[i*rsa + p] b[p] for i < M."""
     if floating is float:
-        nn_gemm_f_dots(M, K, A, rsa, b, C, 0)
+        nn_dots_f32(M, K, A, rsa, b, C, 0)
     else:
-        nn_gemm_d_dots(M, K, A, rsa, b, C, 0)
+        nn_dots_f64(M, K, A, rsa, b, C, 0)
 
 
 cdef inline void rowsums(Py_ssize_t M, Py_ssize_t N, const floating* D, Py_ssize_t ldd,
                          floating* out) noexcept nogil:
     """out[m] = sum_n D[m*ldd + n] over the first N values of each of M rows."""
     if floating is float:
-        nn_f_rowsums(M, N, D, ldd, out)
+        nn_rowsums_f32(M, N, D, ldd, out)
     else:
-        nn_d_rowsums(M, N, D, ldd, out)
+        nn_rowsums_f64(M, N, D, ldd, out)
 
 
 cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,

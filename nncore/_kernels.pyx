@@ -39,11 +39,11 @@ Source layout: this file holds the declarations, constants and the ``def`` entry
 points; it includes its sections, in order, from ``_products.pxi`` (matrix products),
 ``_activations.pxi``, ``_losses.pxi``, ``_passes.pxi`` (forward and backward passes),
 ``_feature_major.pxi``, ``_optimizers.pxi`` and ``_gather.pxi``; the C helpers are in
-``_simd.h``.
+``nncore/csrc/`` (one concern per header; see the summary at the top of each).
 
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
-kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
+kernels' own register-tiled loop (``nncore/csrc/gemm.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -64,60 +64,73 @@ ctypedef void (*dgemm_t)(char *transa, char *transb, blas_int *m, blas_int *n,
 cdef sgemm_t _sgemm = NULL
 cdef dgemm_t _dgemm = NULL
 
-# Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
-# scalar calls cannot match in loops over small layers (a few ulp); float64 tanh,
-# sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at libm's accuracy
-# (gaussian_nll's exp, cross_entropy's log and float32 binary_cross_entropy's exp and
-# log1p, and float64 cross_entropy's exp, still call libm); and the register-tiled
-# matrix multiply.
-cdef extern from "_simd.h" nogil:
-    float nn_expf(float x) noexcept
-    float nn_tanhf(float x) noexcept
-    float nn_sigmoidf(float x) noexcept
-    void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
-    double nn_tanh(double x) noexcept
-    double nn_expm1_neg(double y) noexcept
-    double nn_softplus(double z) noexcept
-    double nn_sigmoid(double z) noexcept
-    double nn_exp_neg(double y) noexcept
-    double nn_log1p_unit(double u) noexcept
-    void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
-    void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
-    void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
-                   Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
-                   Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
-    void nn_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
-                   Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
-                   Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
-    void nn_colsum_f(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
-                     int accumulate) noexcept
-    void nn_colsum_d(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
-                     int accumulate) noexcept
-    void nn_gemm_f_dots(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
-                        const float* b, float* C, int accumulate) noexcept
-    void nn_gemm_d_dots(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
-                        const double* b, double* C, int accumulate) noexcept
-    void nn_f_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
-                    Py_ssize_t rsa, Py_ssize_t csa, const float* bias, const float* B,
-                    float* C) noexcept
-    void nn_d_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
-                    Py_ssize_t rsa, Py_ssize_t csa, const double* bias, const double* B,
-                    double* C) noexcept
-    void nn_f_rowsums(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
-                      float* out) noexcept
-    void nn_d_rowsums(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
-                      double* out) noexcept
-    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
-    const Py_ssize_t NN_MAX_LANES
-    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
+# The C helpers (nncore/csrc/, one concern per header): fast float32 exp/tanh/sigmoid,
+# which libm's scalar calls cannot match in loops over small layers (a few ulp);
+# float64 tanh, sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at
+# libm's accuracy (gaussian_nll's exp, cross_entropy's log and float32
+# binary_cross_entropy's exp and log1p, and float64 cross_entropy's exp, still call
+# libm); the register-tiled matrix product; the bias gradients' sums; the
+# feature-major product.
+cdef extern from "csrc/config.h" nogil:
     const int NN_VBYTES
+    const Py_ssize_t NN_MAX_LANES
     const Py_ssize_t NN_BLAS_ABOVE
     int NN_MAX_THREADS() noexcept
+
+cdef extern from "csrc/math_f32.h" nogil:
+    float nn_exp_f32(float x) noexcept
+    float nn_tanh_f32(float x) noexcept
+    float nn_sigmoid_f32(float x) noexcept
+    void nn_tanh_array_f32(Py_ssize_t n, const float* z, float* a) noexcept
+
+cdef extern from "csrc/math_f64.h" nogil:
+    double nn_tanh_f64(double x) noexcept
+    double nn_expm1_neg_f64(double y) noexcept
+    double nn_softplus_f64(double z) noexcept
+    double nn_sigmoid_f64(double z) noexcept
+    double nn_exp_neg_f64(double y) noexcept
+    double nn_log1p_unit_f64(double u) noexcept
+    void nn_tanh_array_f64(Py_ssize_t n, const double* z, double* a) noexcept
+    void nn_sigmoid_array_f64(Py_ssize_t n, const double* z, double* a) noexcept
+
+cdef extern from "csrc/gemm.h" nogil:
+    void nn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                     Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
+                     Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
+    void nn_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                     Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
+                     Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
+    void nn_dots_f32(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
+                     const float* b, float* C, int accumulate) noexcept
+    void nn_dots_f64(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
+                     const double* b, double* C, int accumulate) noexcept
+    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
+
+cdef extern from "csrc/sums.h" nogil:
+    void nn_colsums_f32(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
+                        int accumulate) noexcept
+    void nn_colsums_f64(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
+                        int accumulate) noexcept
+    void nn_rowsums_f32(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
+                        float* out) noexcept
+    void nn_rowsums_f64(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
+                        double* out) noexcept
+
+cdef extern from "csrc/fm.h" nogil:
+    void nn_fm_product_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                           Py_ssize_t rsa, Py_ssize_t csa, const float* bias,
+                           const float* B, float* C) noexcept
+    void nn_fm_product_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                           Py_ssize_t rsa, Py_ssize_t csa, const double* bias,
+                           const double* B, double* C) noexcept
+
+cdef extern from "csrc/prefetch.h" nogil:
+    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
 
 
 cdef inline floating fast_exp(floating x) noexcept nogil:
     if floating is float:
-        return nn_expf(x)
+        return nn_exp_f32(x)
     else:
         return exp(x)
 
@@ -132,9 +145,9 @@ cdef inline floating fsqrt(floating x) noexcept nogil:
 
 cdef inline floating fast_tanh(floating x) noexcept nogil:
     if floating is float:
-        return nn_tanhf(x)
+        return nn_tanh_f32(x)
     else:
-        return nn_tanh(x)
+        return nn_tanh_f64(x)
 
 # Codes shared with the Python layer (nncore/layers.py, losses.py, optimizers.py
 # map names to these numbers; keep them in step).
@@ -165,8 +178,8 @@ cpdef enum Status:
     NONFINITE_LOSS = 1
 
 # A product C(M x N) = A(M x K) B(K x N) with more multiply-adds than this goes to
-# BLAS; smaller ones run in the kernels' own tiled loop (nncore/_simd.h). The cut-over
-# depends on the instruction set this module was compiled for; it was measured.
+# BLAS; smaller ones run in the kernels' own tiled loop (nncore/csrc/gemm.h). The
+# cut-over depends on the instruction set this module was compiled for; it was measured.
 BLAS_ABOVE = NN_BLAS_ABOVE
 
 cdef enum:
@@ -246,7 +259,7 @@ def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
     most ``LANES_MAX_WIDTH`` units wide and at most ``LANES_MAX_INPUT`` inputs (see
     lanes_step), in either dtype. (float64 ones stayed row-major while libm's tanh,
     a call per value, dominated their steps: the layout measured 0.73-0.75x on
-    2-16-1 then, 1.3x with the vectorized nn_tanh_array.)"""
+    2-16-1 then, 1.3x with the vectorized nn_tanh_array_f64.)"""
     import numpy
     if sizes.shape[0] < 2:
         raise ValueError("feature_major: need at least two sizes")

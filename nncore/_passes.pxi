@@ -124,9 +124,9 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
         db = dW + fi * fo
         matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
         if floating is float:
-            nn_colsum_f(B, fo, D, db, beta != 0)
+            nn_colsums_f32(B, fo, D, db, beta != 0)
         else:
-            nn_colsum_d(B, fo, D, db, beta != 0)
+            nn_colsums_f64(B, fo, D, db, beta != 0)
         if l > 0:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)
