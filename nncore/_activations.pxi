@@ -37,16 +37,16 @@ cdef inline bint in_place(Py_ssize_t act) noexcept nogil:
     return act != GELU
 
 
-cdef void bias_activation(Py_ssize_t act, Py_ssize_t B, Py_ssize_t N,
+cdef void bias_activation(Py_ssize_t act, Py_ssize_t rows, Py_ssize_t N,
                           const floating* b, floating* Z, floating* A) noexcept nogil:
     """Z[i, j] += b[j]; A[i, j] = f(Z[i, j]) (A may be Z)."""
-    cdef Py_ssize_t i, j, n = B * N
+    cdef Py_ssize_t i, j, n = rows * N
     cdef floating z
     cdef floating* zr
     cdef floating* ar
     if act == IDENTITY or act == RELU or act == LEAKY_RELU:
         # Cheap activations: fused with the bias, row by row.
-        for i in range(B):
+        for i in range(rows):
             zr = Z + i * N
             ar = A + i * N
             if act == IDENTITY:
@@ -61,10 +61,10 @@ cdef void bias_activation(Py_ssize_t act, Py_ssize_t B, Py_ssize_t N,
                     z = zr[j] + b[j]
                     ar[j] = z if z > 0 else <floating>LEAKY_SLOPE * z
         return
-    # The rest: bias row by row, then the function over all B x N values in one flat
+    # The rest: bias row by row, then the function over all rows x N values in one flat
     # loop, whose constants the compiler keeps in registers (a loop per row reloads
     # them every row, which cost a narrow layer more than the function itself).
-    for i in range(B):
+    for i in range(rows):
         zr = Z + i * N
         for j in range(N):
             zr[j] = zr[j] + b[j]

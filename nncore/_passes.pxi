@@ -56,8 +56,8 @@ cdef inline floating* gemm_scratch(floating* work, const Py_ssize_t* sizes, Py_s
 
 cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                       Py_ssize_t B, floating* work, Py_ssize_t cap) noexcept nogil:
-    """A_l = f_l(A_{l-1} W_l + b_l) for every layer; A_{-1} = X (B x sizes[0])."""
+                       Py_ssize_t rows, floating* work, Py_ssize_t cap) noexcept nogil:
+    """A_l = f_l(A_{l-1} W_l + b_l) for every layer; A_{-1} = X (rows x sizes[0])."""
     cdef Py_ssize_t l, fi, fo
     cdef const floating* A_prev = X
     cdef const floating* W = params
@@ -68,8 +68,9 @@ cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
         fo = sizes[l + 1]
         Z = layer_Z(work, sizes, L, cap, l)
         A = layer_A(work, sizes, L, cap, acts, l)
-        matmul(False, False, B, fo, fi, A_prev, W, 0, Z, gemm_scratch(work, sizes, L, cap))
-        bias_activation(acts[l], B, fo, W + fi * fo, Z, A)
+        matmul(False, False, rows, fo, fi, A_prev, W, 0, Z,
+               gemm_scratch(work, sizes, L, cap))
+        bias_activation(acts[l], rows, fo, W + fi * fo, Z, A)
         A_prev = A
         W += fi * fo + fo
 
@@ -90,7 +91,7 @@ ctypedef struct OptimizerConfig:
 
 cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* sizes,
                         const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                        Py_ssize_t B, floating* work, Py_ssize_t cap,
+                        Py_ssize_t rows, floating* work, Py_ssize_t cap,
                         floating beta, const OptimizerConfig* cfg, Py_ssize_t t,
                         floating* state1, floating* state2) noexcept nogil:
     """Gradients from the output delta (in delta buffer 0, dLoss/dA_{L-1}).
@@ -117,20 +118,20 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
         fi = sizes[l]
         fo = sizes[l + 1]
         off -= fi * fo + fo
-        activation_backward(acts[l], B * fo, layer_Z(work, sizes, L, cap, l),
+        activation_backward(acts[l], rows * fo, layer_Z(work, sizes, L, cap, l),
                             layer_A(work, sizes, L, cap, acts, l), D)
         A_prev = X if l == 0 else layer_A(work, sizes, L, cap, acts, l - 1)
         dW = grads + off
         db = dW + fi * fo
-        matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
+        matmul(True, False, fi, fo, rows, A_prev, D, beta, dW, scratch)
         if floating is float:
-            nn_colsums_f32(B, fo, D, db, beta != 0)
+            nn_colsums_f32(rows, fo, D, db, beta != 0)
         else:
-            nn_colsums_f64(B, fo, D, db, beta != 0)
+            nn_colsums_f64(rows, fo, D, db, beta != 0)
         if l > 0:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)
-            matmul(False, True, B, fi, fo, D, params + off, 0, D_next, scratch)
+            matmul(False, True, rows, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
         if cfg != NULL:
             optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
