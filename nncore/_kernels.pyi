@@ -2,6 +2,7 @@
 _kernels_avx512 builds have the same interface). Arrays of floats are float32 or
 float64 throughout a call; index arrays are np.intp."""
 import enum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,3 +60,5 @@ def train_batches(params: Floats, grads: Floats, state1: Floats, state2: Floats,
                   ) -> tuple[float, float, int, int, int]: ...
 def matmul_into(A: Floats, B: Floats, C: Floats, trans_a: bool, trans_b: bool,
                 accumulate: bool, path: int = 0) -> None: ...
+def set_blocking(l2: int, l3: int) -> None: ...
+def get_blocking() -> dict[str, Any]: ...

@@ -124,6 +124,17 @@ cdef extern from "csrc/fm.h" nogil:
                            Py_ssize_t rsa, Py_ssize_t csa, const double* bias,
                            const double* B, double* C) noexcept
 
+cdef extern from "csrc/blocking.h" nogil:
+    ctypedef struct nn_blocking_t:
+        Py_ssize_t l2
+        Py_ssize_t l3
+    nn_blocking_t nn_blocking
+    const Py_ssize_t NN_KC
+    const int NN_MR
+    void nn_set_blocking(Py_ssize_t l2, Py_ssize_t l3) noexcept
+    Py_ssize_t nn_block_rows(Py_ssize_t kc, Py_ssize_t size) noexcept
+    Py_ssize_t nn_block_cols(Py_ssize_t kc, Py_ssize_t size, Py_ssize_t panel) noexcept
+
 cdef extern from "csrc/prefetch.h" nogil:
     void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
 
@@ -223,6 +234,7 @@ include "_passes.pxi"
 include "_feature_major.pxi"
 include "_optimizers.pxi"
 include "_gather.pxi"
+include "_blocking.pxi"
 
 
 # --------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def pytest_report_header(config):
         lines.append(f"nncore {nncore.__version__} from {Path(nncore.__file__).parent}")
     except Exception as exc:  # the header must not hide the real error, shown later
         lines.append(f"nncore does not import: {exc!r}")
-    sources = [p for pattern in ("*.pyx", "*.pxd", "*.pxi", "*.h")
+    sources = [p for pattern in ("*.pyx", "*.pxd", "*.pxi", "*.h", "csrc/*.h")
                for p in (ROOT / "nncore").glob(pattern)]
     if _EXTENSIONS and sources:
         newest = max(sources, key=lambda p: p.stat().st_mtime)

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "avx512.h"
+#include "blocking.h"
 #include "vec.h"
 
 /* Values the packing buffer of nn_gemm_* needs for an N-column product: each panel

@@ -202,7 +202,8 @@ static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t
     }
 }
 
-/* Panels q0 .. q1-1 of C, all rows: pack each panel, then sweep it. Each panel is
+/* Panels q0 .. q1-1 of C, all rows, in blocks of columns and rows (blocking.h): for
+   each block, pack each panel, then sweep the block's rows under it. Each panel is
    packed in its own slot when threads share the buffer (``slot_per_panel``), else
    all in slot 0, which is then all the buffer a sequential product touches. */
 static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,
@@ -213,13 +214,24 @@ static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
                                            int slot_per_panel)
 {
     const ptrdiff_t kb = NN_KBLOCK(K);
-    for (ptrdiff_t pc = 0; pc < K; pc += kb) {
-        ptrdiff_t kc = K - pc < kb ? K - pc : kb;
-        for (ptrdiff_t q = q0; q < q1; q++) {
-            const NN_T *bp = NN_NAME(nn_gemm_pack)(q, slot_per_panel ? q : 0, pc, kc, N,
-                                                   B, rsb, csb, bp0);
-            NN_NAME(nn_gemm_sweep)(q, 0, n_tiles, pc, kc, M, N, A, rsa, csa, bp, C,
-                                   accumulate || pc > 0);
+    if (q1 <= q0 || n_tiles < 1) return;
+    /* Panels per column block and row tiles per row block, each split evenly. */
+    const ptrdiff_t qb = nn_even_block(q1 - q0,
+                                       nn_block_cols(kb, sizeof(NN_T), 2 * NN_V) / (2 * NN_V));
+    const ptrdiff_t tb = nn_even_block(n_tiles, nn_block_rows(kb, sizeof(NN_T)) / NN_MR);
+    for (ptrdiff_t qa = q0; qa < q1; qa += qb) {
+        ptrdiff_t qz = q1 - qa < qb ? q1 : qa + qb;
+        for (ptrdiff_t pc = 0; pc < K; pc += kb) {
+            ptrdiff_t kc = K - pc < kb ? K - pc : kb;
+            for (ptrdiff_t ta = 0; ta < n_tiles; ta += tb) {
+                ptrdiff_t tz = n_tiles - ta < tb ? n_tiles : ta + tb;
+                for (ptrdiff_t q = qa; q < qz; q++) {
+                    const NN_T *bp = NN_NAME(nn_gemm_pack)(q, slot_per_panel ? q : 0, pc,
+                                                           kc, N, B, rsb, csb, bp0);
+                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, bp, C,
+                                           accumulate || pc > 0);
+                }
+            }
         }
     }
 }
