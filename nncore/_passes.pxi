@@ -95,8 +95,8 @@ cdef inline Py_ssize_t gathered_size(Py_ssize_t cap, Py_ssize_t K) noexcept nogi
 
 cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                       Py_ssize_t B, floating* work, Py_ssize_t cap) noexcept nogil:
-    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (B x sizes[0])."""
+                       Py_ssize_t rows, floating* work, Py_ssize_t cap) noexcept nogil:
+    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (rows x sizes[0])."""
     cdef Py_ssize_t l, fi, fo
     cdef const floating* A_prev = X
     cdef const floating* W = params
@@ -107,15 +107,16 @@ cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
         fo = sizes[l]
         Z = layer_Z(work, sizes, L, cap, l)
         A = layer_A(work, sizes, L, cap, acts, l)
-        matmul(False, False, B, fo, fi, A_prev, W, 0, Z, gemm_scratch(work, sizes, L, cap))
-        bias_activation(acts[l - 1], B, fo, W + fi * fo, Z, A)
+        matmul(False, False, rows, fo, fi, A_prev, W, 0, Z,
+               gemm_scratch(work, sizes, L, cap))
+        bias_activation(acts[l - 1], rows, fo, W + fi * fo, Z, A)
         A_prev = A
         W += fi * fo + fo
 
 
 cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* sizes,
                         const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                        Py_ssize_t B, floating* work, Py_ssize_t cap,
+                        Py_ssize_t rows, floating* work, Py_ssize_t cap,
                         floating beta, const OptimizerConfig* cfg, Py_ssize_t t,
                         floating* state1, floating* state2) noexcept nogil:
     """Gradients from the output delta (in delta buffer 0, dLoss/dA_L).
@@ -143,20 +144,20 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
         fi = sizes[l - 1]
         fo = sizes[l]
         off -= fi * fo + fo
-        activation_backward(acts[l - 1], B * fo, layer_Z(work, sizes, L, cap, l),
+        activation_backward(acts[l - 1], rows * fo, layer_Z(work, sizes, L, cap, l),
                             layer_A(work, sizes, L, cap, acts, l), D)
         A_prev = X if l == 1 else layer_A(work, sizes, L, cap, acts, l - 1)
         dW = grads + off
         db = dW + fi * fo
-        matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
+        matmul(True, False, fi, fo, rows, A_prev, D, beta, dW, scratch)
         if floating is float:
-            nn_colsum_f(B, fo, D, db, beta != 0)
+            nn_colsums_f32(rows, fo, D, db, beta != 0)
         else:
-            nn_colsum_d(B, fo, D, db, beta != 0)
+            nn_colsums_f64(rows, fo, D, db, beta != 0)
         if l > 1:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)
-            matmul(False, True, B, fi, fo, D, params + off, 0, D_next, scratch)
+            matmul(False, True, rows, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
         if cfg != NULL:
             optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
@@ -165,7 +166,7 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
 
 
 cdef double train_step(floating* params, floating* grads, const Py_ssize_t* sizes,
-                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss, bint lanes,
+                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss, bint feature_major,
                        const floating* X, Py_ssize_t rows, const floating* T,
                        Py_ssize_t kt, const Py_ssize_t* labels, const floating* w,
                        double weight, floating* work, Py_ssize_t cap,
@@ -175,12 +176,12 @@ cdef double train_step(floating* params, floating* grads, const Py_ssize_t* size
     forward, the fused loss and output delta, backward with each layer's update.
 
     ``weight``: the batch's sum of weights, by which its loss is normalised. Feature-
-    major (``lanes``), the batch is already in the workspace (X unused). Returns the
+    major (``feature_major``), the batch is already in the workspace (X unused). Returns the
     batch's loss; when that is not finite, no parameter has changed.
     """
     cdef double batch_loss
-    if lanes:
-        return lanes_step(params, grads, sizes, acts, L, loss, rows, work, cap, T, kt,
+    if feature_major:
+        return fm_step(params, grads, sizes, acts, L, loss, rows, work, cap, T, kt,
                           labels, w, weight, cfg, t, state1, state2)
     forward_pass(params, sizes, acts, L, X, rows, work, cap)
     batch_loss = loss_and_delta(loss, rows, sizes[L], layer_A(work, sizes, L, cap, acts, L),
