@@ -296,12 +296,7 @@ class _Job:
         self.work = net._workspace(cap)
         self.buf = np.zeros(net.n_params + _EXTRA, dtype=dt)
         self.grads = self.buf[:net.n_params]
-        self.T_batch = np.empty((cap if gather and self.T.shape[0] else 0,
-                                 self.T.shape[1]), dt)
-        self.labels_batch = np.empty(cap if gather and self.labels.size else 0, np.intp)
-        self.w_batch = np.empty(cap if gather and self.w.size else 0, dt)
-        self.perm = np.empty(self.n_total if gather else 0, np.intp)
-        self.order = np.empty(0, np.intp)
+        self.perm = np.empty(self.n_total, np.intp) if gather else None
         if not gather:
             # Local batch b: rows b*B .. b*B+B-1 read in place (all rows in one
             # batch when shuffling has a single global batch to shuffle).
@@ -320,8 +315,8 @@ class _Job:
 
     def _epoch_plan(self):
         """(order, starts, counts): this rank's rows of each global batch."""
-        if self.perm.size == 0:
-            return self.order, self.starts, self.counts
+        if self.perm is None:
+            return None, self.starts, self.counts
         perm = epoch_order(self.net._rng, self.n_total, self.perm)
         mine = (perm >= self.lo) & (perm < self.lo + self.X.shape[0])
         order = perm[mine] - self.lo
@@ -348,12 +343,12 @@ class _Job:
         """Train; return the exception to raise on every rank, or None."""
         net, opt = self.net, self.optimizer
         saved = Snapshot(net, opt)
-        s1, s2, kind, *hyper = opt._kernel_args(net._dtype)
+        settings, s1, s2 = opt._kernel_args()
         with SigintDeferred() as sigint:
             for epoch in range(self.epochs):
                 saved.take()
                 loss_sum, weight_sum, comm_time, stop = self._epoch(
-                    epoch, s1, s2, kind, hyper, sigint, saved)
+                    epoch, settings, s1, s2, sigint, saved)
                 if isinstance(stop, BaseException):
                     return stop
                 if stop == "interrupted":
@@ -383,7 +378,7 @@ class _Job:
                     return KeyboardInterrupt()
         return None
 
-    def _epoch(self, epoch, s1, s2, kind, hyper, sigint, saved):
+    def _epoch(self, epoch, settings, s1, s2, sigint, saved):
         """One epoch's steps: (loss_sum, weight_sum, seconds in Allreduce, stop).
 
         stop: None; "interrupted" (Ctrl-C on some rank, seen by all in the summed
@@ -398,8 +393,7 @@ class _Job:
         for b in range(self.steps):
             _kernels.grad_sums(net._flat, buf, net._sizes, net._acts, loss_code,
                                self.X, self.T, self.labels, self.w, order,
-                               starts[b], counts[b], self.work, self.cap,
-                               self.T_batch, self.labels_batch, self.w_batch)
+                               starts[b], counts[b], self.work, self.cap)
             buf[n_params + _STOP] = 1.0 if sigint.fired else 0.0
             t0 = time.perf_counter()
             comm.Allreduce(IN_PLACE, buf, op=SUM)
@@ -412,7 +406,7 @@ class _Job:
                     "the loss became NaN or infinite", epoch, b, opt.lr)
             if batch_weight > 0:    # else every row of the global batch weighs 0
                 _kernels.apply_gradient(net._flat, self.grads, s1, s2,
-                                        1.0 / batch_weight, kind, *hyper, opt.step + 1)
+                                        1.0 / batch_weight, settings, opt.step + 1)
                 opt.step += 1
                 loss_sum += batch_loss
                 weight_sum += batch_weight

@@ -24,8 +24,6 @@ from .optimizers import Adam, Optimizer, optimizer_from_name
 
 __all__ = ["fit_many"]
 
-# The per-network hyperparameters in the order the kernel's ``hyper`` rows take them.
-_HYPER = ("lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps", "alpha")
 
 
 def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=True,
@@ -216,12 +214,9 @@ class _Run:
         self.work = _allocate((_kernels.workspace_size(net._sizes, B),), dt,
                               f"the workspace for batches of {B} rows")
         g = self.gather
-        self.T_batch = np.empty((B if g and self.T.shape[0] else 0, self.T.shape[1]), dt)
-        self.labels_batch = np.empty(B if g and self.labels.size else 0, np.intp)
-        self.w_batch = np.empty(B if g and self.w.size else 0, dt)
-        self.order = np.empty(n if g else 0, np.intp)
+        self.order = np.empty(n, np.intp) if g else None
         K = len(nets)
-        self.hyper = np.empty((K, len(_HYPER)))
+        self.settings = [None] * K
         self.steps = np.empty(K, np.intp)
         self.active = np.ones(K, np.intp)
         self.loss_sums, self.weight_sums = np.zeros(K), np.zeros(K)
@@ -235,14 +230,13 @@ class _Run:
             history.diverged = None
 
     def _kernel_arguments(self):
-        """The state arrays and hyperparameters, read afresh each epoch (a callback
-        may have changed a learning rate)."""
+        """The state arrays and settings, read afresh each epoch (a callback may have
+        changed a learning rate)."""
         s1, s2 = [], []
         for k, opt in enumerate(self.opts):
-            a1, a2, self.kind, *values = opt._kernel_args(self.nets[0]._dtype)
+            self.settings[k], a1, a2 = opt._kernel_args()
             s1.append(a1)
             s2.append(a2)
-            self.hyper[k] = [float(v) for v in values]
         return s1, s2
 
     def train(self, epochs):
@@ -272,8 +266,8 @@ class _Run:
             done = _kernels.train_many(
                 [n._flat for n in nets], [n._grads for n in nets], s1, s2, net._sizes,
                 net._acts, LOSSES[net.loss_name], self.X, self.T, self.labels, self.w,
-                order, self.work, self.T_batch, self.labels_batch, self.w_batch,
-                self.B, batch, count, self.kind, self.hyper, self.steps, self.active,
+                order, self.work, self.B, batch, count, self.settings, self.steps,
+                self.active,
                 self.loss_sums, self.weight_sums)
             elapsed = time.perf_counter() - t0
             for k, opt in enumerate(self.opts):
