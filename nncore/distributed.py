@@ -48,7 +48,6 @@ from . import _validation
 from ._dispatch import kernels as _kernels
 from ._training import SigintDeferred, Snapshot, epoch_order
 from .history import History, TrainingDiverged
-from .losses import LOSSES
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 __all__ = ["fit_distributed", "shard_rows"]
@@ -387,7 +386,7 @@ class _Job:
         net, opt, buf, comm = self.net, self.optimizer, self.buf, self.comm
         n_params = net.n_params
         order, starts, counts = self._epoch_plan()
-        loss_code = LOSSES[net.loss_name]
+        loss_code = net._loss_code
         SUM, IN_PLACE = self.MPI.SUM, self.MPI.IN_PLACE
         loss_sum = weight_sum = comm_time = 0.0
         for b in range(self.steps):

@@ -19,7 +19,6 @@ from ._dispatch import kernels as _kernels
 from ._memory import allocate as _allocate
 from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
 from .history import History, TrainingDiverged
-from .losses import LOSSES
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 __all__ = ["fit_many"]
@@ -143,7 +142,8 @@ def _check_networks(networks):
                              "distinct networks")
         for what, mine, theirs in (
                 ("layer sizes", tuple(net._sizes), tuple(first._sizes)),
-                ("activations", tuple(net._acts), tuple(first._acts)),
+                ("activations", tuple(layer.activation for layer in net.layers),
+                 tuple(layer.activation for layer in first.layers)),
                 ("loss", net.loss_name, first.loss_name),
                 ("dtype", net.dtype.name, first.dtype.name)):
             if mine != theirs:
@@ -154,10 +154,6 @@ def _check_networks(networks):
 
 
 def _show(value, what):
-    if what == "activations":
-        from .layers import ACTIVATIONS
-        names = {code: name for name, code in ACTIVATIONS.items()}
-        return repr(tuple(names.get(int(v), v) for v in value))
     if what == "layer sizes":
         return "-".join(str(int(v)) for v in value)
     return repr(value)
@@ -265,7 +261,7 @@ class _Run:
             t0 = time.perf_counter()
             done = _kernels.train_many(
                 [n._flat for n in nets], [n._grads for n in nets], s1, s2, net._sizes,
-                net._acts, LOSSES[net.loss_name], self.X, self.T, self.labels, self.w,
+                net._acts, net._loss_code, self.X, self.T, self.labels, self.w,
                 order, self.work, self.B, batch, count, self.settings, self.steps,
                 self.active,
                 self.loss_sums, self.weight_sums)
