@@ -469,11 +469,14 @@ class Network:
                     while batch < n_batches:
                         count = min(per_chunk, n_batches - batch)
                         t0 = time.perf_counter()
+                        # The running sums by keyword: CPython before 3.13 never
+                        # reuses a 20-item argument tuple from its free list
+                        # (python/cpython#121439), so each call would park one there.
                         ls, ws, done, steps, status = _kernels.train_batches(
                             self._flat, self._grads, self._sizes, self._acts,
                             self._loss_code, X, T, labels, w, order, work, B, batch,
-                            count, settings, s1, s2, optimizer.step, loss_sum,
-                            weight_sum)
+                            count, settings, s1, s2, optimizer.step, loss_sum=loss_sum,
+                            weight_sum=weight_sum)
                         elapsed = time.perf_counter() - t0
                         optimizer.step += steps
                         batch += done
