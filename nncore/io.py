@@ -253,7 +253,9 @@ def _read_file(f, source, allow_nonfinite):
         header, spec, arrays = _read_archive(f)
         network = build(spec, arrays, allow_nonfinite)
     except _READ_ERRORS as exc:
-        raise ValueError(f"cannot load {source}: {_describe(exc)}") from None
+        # One line: the command line prints it as its whole error report.
+        message = " ".join(_describe(exc).split())
+        raise ValueError(f"cannot load {source}: {message}") from None
     return header, network
 
 
