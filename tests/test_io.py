@@ -358,7 +358,7 @@ def test_foreign_zip(tmp_path):
     (b'{"lr": NaN}', "NaN"),
     (b'{"format": "keras"}', r"not an nncore model file \(format 'keras'\)"),
     (b"[" * 100000 + b"]" * 100000, "nests too deeply|not JSON"),
-])
+], ids=["not-utf8", "not-json", "json-list", "nan", "other-format", "deep-nesting"])
 def test_header_that_is_not_a_header(raw, match, good, tmp_path):
     _, arrays = archive_parts(good[1])
     _bad(make_archive(raw, arrays), match, tmp_path)
