@@ -39,9 +39,11 @@ class ModelCheckpoint:
 
     def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
         if not isinstance(monitor, str):
-            raise TypeError(f"monitor must be a string (a key of the logs); got {monitor!r}")
+            raise TypeError(f"monitor must be a string (a key of the logs); got "
+                            f"{monitor!r}")
         if not isinstance(save_best_only, bool):
-            raise TypeError(f"save_best_only must be True or False; got {save_best_only!r}")
+            raise TypeError(f"save_best_only must be True or False; got "
+                            f"{save_best_only!r}")
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}; got {mode!r}")
         self.path = path

@@ -43,6 +43,7 @@ directory entry (stored, its declared size inside the file) and its ``.npy`` hea
 architecture implies) before reading it. Any failure is a ``ValueError`` naming the
 file and what is wrong.
 """
+import contextlib
 import inspect
 import json
 import os
@@ -105,8 +106,9 @@ def encode(network, include_optimizer=True, metadata=None):
     try:
         metadata = json.loads(json.dumps(metadata, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"metadata must hold JSON data only (dicts with string keys, "
-                        f"lists, strings, finite numbers, booleans, None): {exc}") from None
+        raise TypeError("metadata must hold JSON data only (dicts with string keys, "
+                        f"lists, strings, finite numbers, booleans, None): {exc}"
+                        ) from None
     state = network.state(include_optimizer=include_optimizer)
     opt = network.optimizer if include_optimizer else None
     header = {
@@ -178,10 +180,8 @@ def atomic_write(path, write):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_folder(folder)
 
@@ -362,7 +362,8 @@ def _parse_header(raw):
     except ValueError as exc:    # JSONDecodeError, or an integer of > 4300 digits
         raise _Invalid(f"the header is not JSON ({exc})") from None
     if not isinstance(header, dict):
-        raise _Invalid(f"the header is JSON but not an object (a {type(header).__name__})")
+        raise _Invalid("the header is JSON but not an object (a "
+                       f"{type(header).__name__})")
     return header
 
 
@@ -407,7 +408,8 @@ def check_header(header):
     for i in range(1, len(layers)):
         if layers[i].fan_in != layers[i - 1].fan_out:
             raise _Invalid(f"the layers do not chain: layers[{i - 1}] has fan_out="
-                           f"{layers[i - 1].fan_out}, layers[{i}] fan_in={layers[i].fan_in}")
+                           f"{layers[i - 1].fan_out}, layers[{i}] fan_in="
+                           f"{layers[i].fan_in}")
     n_params = sum(layer.n_params for layer in layers)
     if _field(header, "n_params", int, "the header") != n_params:
         raise _Invalid(f"the header says n_params={header['n_params']}, but its layers "
@@ -482,7 +484,8 @@ def _rng_state(rng):
         if not 0 <= _field(inner, key, int, "the PCG64 state") < bound:
             raise _Invalid(f"the PCG64 state's {key!r} is out of range")
     if _field(rng, "has_uint32", int, "the generator state") not in (0, 1):
-        raise _Invalid(f"the generator's has_uint32 must be 0 or 1; got {rng['has_uint32']}")
+        raise _Invalid("the generator's has_uint32 must be 0 or 1; got "
+                       f"{rng['has_uint32']}")
     if not 0 <= _field(rng, "uinteger", int, "the generator state") < 1 << 32:
         raise _Invalid("the generator's uinteger is out of range")
     return rng
@@ -513,7 +516,8 @@ def _optimizer(entry):
         raise _Invalid(f"the optimizer's step must be >= 0; got {step}")
     needs = optimizer._needs_state()
     # 0 arrays: an optimizer that has not trained yet (and so has taken no step).
-    if n_arrays != needs and (n_arrays != 0 or step != 0) or n_arrays > MAX_OPTIMIZER_ARRAYS:
+    untrained = n_arrays == 0 and step == 0
+    if n_arrays != needs and not untrained or n_arrays > MAX_OPTIMIZER_ARRAYS:
         raise _Invalid(f"{optimizer!r} at step {step} keeps {needs} state arrays; the "
                          f"header says {n_arrays}")
     return {"object": optimizer, "step": step, "n_arrays": n_arrays}

@@ -71,7 +71,8 @@ class _Graph:
     def op(self, op_type, *inputs, n_outputs=1, **attrs):
         """Add a node; its output's name (a list of n_outputs names if > 1)."""
         outs = [self._name(op_type.lower()) for _ in range(n_outputs)]
-        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), outs, **attrs))
+        node = self.onnx.helper.make_node(op_type, list(inputs), outs, **attrs)
+        self.nodes.append(node)
         return outs[0] if n_outputs == 1 else outs
 
     def const(self, value, hint="c", dtype=None):
@@ -197,7 +198,8 @@ def to_onnx(network, path=None):
     for i, layer in enumerate(network.layers):
         if layer.activation not in ACTIVATIONS:
             raise ValueError(f"cannot export layers[{i}]'s activation "
-                             f"{layer.activation!r} to ONNX (known: {sorted(ACTIVATIONS)})")
+                             f"{layer.activation!r} to ONNX (known: "
+                             f"{sorted(ACTIVATIONS)})")
     if network.n_params * network.dtype.itemsize > _MAX_WEIGHT_BYTES:
         raise ValueError(f"cannot export to ONNX: the weights take "
                          f"{network.n_params * network.dtype.itemsize} bytes, beyond the "
@@ -224,11 +226,11 @@ def _model(onnx, g, network):
     from . import __version__
 
     elem = onnx.helper.np_dtype_to_tensor_dtype(network.dtype)
+    value = onnx.helper.make_tensor_value_info
     graph = onnx.helper.make_graph(
         g.nodes, "nncore_predict",
-        [onnx.helper.make_tensor_value_info(INPUT_NAME, elem, ["batch", network.n_inputs])],
-        [onnx.helper.make_tensor_value_info(OUTPUT_NAME, elem,
-                                            ["batch", network.n_outputs])],
+        [value(INPUT_NAME, elem, ["batch", network.n_inputs])],
+        [value(OUTPUT_NAME, elem, ["batch", network.n_outputs])],
         initializer=g.initializers)
     model = onnx.helper.make_model(
         graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],

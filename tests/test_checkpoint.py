@@ -4,10 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from _model_files import same_network
 
 import nncore
 from nncore._checkpoint import ModelCheckpoint
+
+from _helpers import assert_same_network
 
 VAL_LOSSES = [0.9, 0.7, 0.8, 0.5, 0.6]
 
@@ -43,7 +44,7 @@ def test_save_best_only_keeps_the_best_epoch(tmp_path):
     callback = ModelCheckpoint(str(path))
     after = drive(callback)
     best = int(np.argmin(VAL_LOSSES))
-    same_network(after[best], nncore.load(path))      # optimizer state included
+    assert_same_network(after[best], nncore.load(path))      # optimizer state included
     assert callback.best == 0.5 and callback.last_path == str(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz"]
 
@@ -55,7 +56,7 @@ def test_every_epoch_with_formatted_paths(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"m-{e + 1:02d}-{v:.1f}.npz" for e, v in enumerate(VAL_LOSSES)]
     for e, name in enumerate(names):
-        same_network(after[e], nncore.load(tmp_path / name))
+        assert_same_network(after[e], nncore.load(tmp_path / name))
 
 
 def test_formatted_best_only_writes_each_improvement(tmp_path):
@@ -90,5 +91,6 @@ def test_bad_arguments(tmp_path):
                                          r"not hold \(they hold \['loss', 'val_acc'\]\)"):
         drive(ModelCheckpoint(str(tmp_path / "m.npz")), [0.5], key="val_acc")
     with pytest.raises(ValueError, match="format field the epoch cannot fill"):
-        drive(ModelCheckpoint(str(tmp_path / "m-{step}.npz"), save_best_only=False), [0.5])
+        drive(ModelCheckpoint(str(tmp_path / "m-{step}.npz"), save_best_only=False),
+              [0.5])
     assert list(tmp_path.iterdir()) == []

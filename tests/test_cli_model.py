@@ -1,17 +1,17 @@
 """The command line and model files: ``nncore train --out`` and ``nncore info``."""
 import json
-import os
 import re
 import subprocess
 import sys
 
 import numpy as np
-from _helpers import repo_root
-from _model_files import archive_parts, saved_bytes, trained_net
+import pytest
 
 import nncore
 from nncore import cli
 from nncore.datasets import make_spiral
+
+from _helpers import PicklePayload, archive_parts, child_env, saved_bytes, trained_net
 
 
 def test_train_out_saves_the_trained_network(capsys, tmp_path):
@@ -70,7 +70,7 @@ def test_info_without_optimizer_and_with_nan(capsys, tmp_path):
 
 
 def _run(args, cwd):
-    env = dict(os.environ, PYTHONPATH=repo_root())
+    env = child_env()
     return subprocess.run([sys.executable, "-m", "nncore", *args], check=False,
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
@@ -82,14 +82,7 @@ def _one_error_line(proc, start):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
+@pytest.mark.slow
 def test_info_on_bad_files_is_one_line_and_status_2(tmp_path):
     """In a subprocess, as a user runs it: a truncated file, a foreign file, a
     missing one, and a malicious one whose object array would write a marker file
@@ -101,7 +94,7 @@ def test_info_on_bad_files_is_one_line_and_status_2(tmp_path):
     header, arrays = archive_parts(data)
     marker = tmp_path / "marker"
     evil = np.empty(1, dtype=object)
-    evil[0] = _Payload(str(marker))
+    evil[0] = PicklePayload(str(marker))
     np.savez(tmp_path / "evil.npz", allow_pickle=True,
              header=np.frombuffer(json.dumps(header).encode(), np.uint8),
              **dict(arrays, params=evil))

@@ -13,20 +13,22 @@ import zipfile
 
 import numpy as np
 import pytest
-from _helpers import run_child
-from _model_files import (
-    ALL_ACTIVATIONS,
-    archive_parts,
-    make_archive,
-    same_network,
-    saved_bytes,
-    trained_net,
-)
-from conftest import LOSS_CASES, loss_name
 
 import nncore
 from nncore import _dispatch
 from nncore import io as nnio
+
+from _helpers import (
+    LOSS_CASES,
+    PicklePayload,
+    archive_parts,
+    assert_same_network,
+    loss_name,
+    make_archive,
+    run_child,
+    saved_bytes,
+    trained_net,
+)
 
 OPTIMIZERS = {
     "sgd": lambda: nncore.SGD(0.05),
@@ -47,11 +49,11 @@ def test_load_is_public():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", LOSS_CASES)
 def test_round_trip_predicts_bit_identically(case, dtype, tmp_path):
-    net, X, _ = trained_net(loss_name(case), dtype, activations=ALL_ACTIVATIONS)
+    net, X, _ = trained_net(loss_name(case), dtype, activations=tuple(nncore.ACTIVATIONS))
     path = tmp_path / "model.npz"
     net.save(path)
     loaded = nncore.load(path)
-    same_network(net, loaded)
+    assert_same_network(net, loaded)
     assert np.array_equal(loaded.predict(X), net.predict(X))
     assert loaded.predict(X).dtype == np.dtype(dtype)
 
@@ -65,9 +67,10 @@ def test_resume_after_load_equals_uninterrupted_training(name, dtype, tmp_path):
     resumed = nncore.load(tmp_path / "half.npz")
     assert type(resumed.optimizer) is type(half.optimizer)
     resumed.fit(X, y, epochs=2, batch_size=8)        # optimizer=None: the loaded one
-    same_network(whole, resumed)
+    assert_same_network(whole, resumed)
 
 
+@pytest.mark.slow
 def test_resume_in_a_fresh_process(tmp_path):
     """Save after epoch 2; a new interpreter loads, trains 2 more epochs and saves:
     bit for bit the network trained 4 epochs in one go (parameters, Adam's moments
@@ -87,9 +90,10 @@ net.fit(X, y, epochs=2, batch_size=8)
 net.save({str(dst)!r})
 print(json.dumps({{"step": net.optimizer.step}}))
 """)
-        same_network(whole, nncore.load(dst))
+        assert_same_network(whole, nncore.load(dst))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["portable", "avx2", "avx512"])
 def test_a_file_loads_on_every_build_of_the_kernels(variant, tmp_path):
     """The file is the same bytes whichever build wrote it, and loads into the same
@@ -99,7 +103,8 @@ def test_a_file_loads_on_every_build_of_the_kernels(variant, tmp_path):
     if variant not in _dispatch.supported():
         pytest.skip(f"this CPU cannot run the {variant} build")
     for dtype, rtol in (("float32", 2e-6), ("float64", 1e-14)):
-        net, X, _ = trained_net(dtype=dtype, activations=ALL_ACTIVATIONS, seed=3)
+        net, X, _ = trained_net(dtype=dtype, activations=tuple(nncore.ACTIVATIONS),
+                                seed=3)
         path = tmp_path / f"model-{dtype}.npz"
         net.save(path)
         np.save(tmp_path / "X.npy", X)
@@ -118,7 +123,8 @@ print(json.dumps({{"variant": _dispatch.variant,
         assert out["params"] == hashlib.sha256(flat.tobytes()).hexdigest()
         mine = net.predict(X)
         theirs = np.array(out["predict"], dtype=dtype)
-        np.testing.assert_allclose(theirs, mine, rtol=rtol, atol=rtol * np.abs(mine).max())
+        np.testing.assert_allclose(theirs, mine, rtol=rtol,
+                                   atol=rtol * np.abs(mine).max())
         if variant == _dispatch.variant:
             assert np.array_equal(theirs, mine)
 
@@ -139,7 +145,7 @@ def test_untrained_network_round_trips(tmp_path):
     net, _X, _ = trained_net(epochs=0)
     net.save(str(tmp_path / "m.npz"))
     loaded = nncore.load(str(tmp_path / "m.npz"))
-    same_network(net, loaded)
+    assert_same_network(net, loaded)
 
 
 def test_optimizer_reset_after_training_round_trips(tmp_path):
@@ -151,7 +157,7 @@ def test_optimizer_reset_after_training_round_trips(tmp_path):
     assert all(not a.any() for a in loaded.optimizer.state_arrays())
     net.fit(X, y, epochs=1)
     loaded.fit(X, y, epochs=1)
-    same_network(net, loaded)
+    assert_same_network(net, loaded)
 
 
 def test_file_objects_and_the_header(tmp_path):
@@ -169,12 +175,12 @@ def test_file_objects_and_the_header(tmp_path):
         "step": 16, "n_arrays": 1}
     assert header["n_params"] == net.n_params == arrays["params"].size
     loaded = nncore.load(io.BytesIO(data))
-    same_network(net, loaded)
+    assert_same_network(net, loaded)
     with open(tmp_path / "m.npz", "wb") as f:     # an open file, written in place
         f.write(b"")
         net.save(f)
     with open(tmp_path / "m.npz", "rb") as f:
-        same_network(net, nncore.load(f))
+        assert_same_network(net, nncore.load(f))
 
 
 def test_metadata(tmp_path):
@@ -206,7 +212,7 @@ def test_pickled_network_is_the_same_and_resumes_exactly(how, dtype):
         copied = pickle.loads(pickle.dumps(net))
     else:
         copied = copy.deepcopy(net)
-    same_network(net, copied)
+    assert_same_network(net, copied)
     assert copied.metadata == {"k": 1} and copied.metadata is not net.metadata
     assert copied.history.loss == net.history.loss
     assert copied._lock is not net._lock and copied._workspaces == {}
@@ -215,7 +221,7 @@ def test_pickled_network_is_the_same_and_resumes_exactly(how, dtype):
         assert not np.shares_memory(p, q)
     net.fit(X, y, epochs=2, batch_size=8)
     copied.fit(X, y, epochs=2, batch_size=8)
-    same_network(net, copied)
+    assert_same_network(net, copied)
 
 
 def test_pickle_keeps_shared_optimizer_identity():
@@ -226,7 +232,7 @@ def test_pickle_keeps_shared_optimizer_identity():
     assert net3.optimizer is opt3
     net.fit(X, y, epochs=1, batch_size=8)
     net2.fit(X, y, epochs=1, batch_size=8, optimizer=opt2)
-    same_network(net, net2)
+    assert_same_network(net, net2)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -244,14 +250,14 @@ def test_pickled_optimizer_continues_exactly(name):
     other, _, _ = trained_net(epochs=0)
     other.restore(dict(state, optimizer=None))
     other.fit(X, y, epochs=1, batch_size=8, optimizer=opt)
-    same_network(net, other)
+    assert_same_network(net, other)
     assert copied.step == opt.step - 8
 
 
 def test_pickle_of_an_untrained_network_and_optimizer():
     net, _X, _y = trained_net(epochs=0)
     copied = pickle.loads(pickle.dumps(net))
-    same_network(net, copied)
+    assert_same_network(net, copied)
     assert copied.optimizer is None and copied.history is None
     opt = pickle.loads(pickle.dumps(nncore.Adam(0.02)))
     assert repr(opt) == "Adam(lr=0.02, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)"
@@ -293,7 +299,7 @@ def test_a_failed_write_leaves_the_old_file_intact(failure, tmp_path, monkeypatc
     monkeypatch.undo()
     assert _listing(tmp_path) == ["model.npz"]       # no temporary file left behind
     assert path.read_bytes() == before
-    same_network(good, nncore.load(path))
+    assert_same_network(good, nncore.load(path))
 
 
 def test_write_replaces_atomically_and_keeps_the_mode(tmp_path):
@@ -302,7 +308,7 @@ def test_write_replaces_atomically_and_keeps_the_mode(tmp_path):
     path = tmp_path / "model.npz"
     first.save(path)
     second.save(path)
-    same_network(second, nncore.load(path))
+    assert_same_network(second, nncore.load(path))
     assert _listing(tmp_path) == ["model.npz"]
     umask = os.umask(0)
     os.umask(umask)
@@ -379,7 +385,8 @@ def _edited(good, edit):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda h, a: h["layers"][0].update(activation="swish"), "unknown activation 'swish'"),
+    (lambda h, a: h["layers"][0].update(activation="swish"),
+     "unknown activation 'swish'"),
     (lambda h, a: h["loss"].update(name="hinge"), "unknown loss 'hinge'"),
     (lambda h, a: h["optimizer"].update({"class": "Lion"}), "unknown optimizer 'Lion'"),
     (lambda h, a: h["optimizer"].update({"class": "os.system"}), "unknown optimizer"),
@@ -420,7 +427,7 @@ def test_header_and_arrays_that_disagree(edit, match, good, tmp_path):
 def test_big_endian_arrays_load(good, tmp_path):
     data = _edited(good, lambda h, a: a.update(
         {k: v.astype(v.dtype.newbyteorder(">")) for k, v in a.items()}))
-    same_network(good[0], nncore.load(io.BytesIO(data)))
+    assert_same_network(good[0], nncore.load(io.BytesIO(data)))
 
 
 def test_compressed_members_are_refused(good, tmp_path):
@@ -496,21 +503,11 @@ def test_nan_in_the_optimizer_state(good, tmp_path):
     _bad(_edited(good, poison), "optimizer state hold 1 NaN", tmp_path)
 
 
-class _Payload:
-    """Unpickling this runs ``open(marker, "w")``: the marker file is the proof."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 @pytest.mark.parametrize("member", ["header", "params", "optimizer_0"])
 def test_an_object_array_is_never_unpickled(member, good, tmp_path):
     marker = tmp_path / "marker-was-written"
     evil = np.empty(3, dtype=object)
-    evil[:] = [_Payload(str(marker))] * 3
+    evil[:] = [PicklePayload(str(marker))] * 3
     header, arrays = archive_parts(good[1])
     buf = io.BytesIO()
     members = {"header": np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays,

@@ -5,11 +5,15 @@ ValueError, never any other exception."""
 import io
 
 import numpy as np
-from _model_files import archive_parts, make_archive, saved_bytes, trained_net
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nncore
+
+from _helpers import archive_parts, make_archive, saved_bytes, trained_net
+
+pytestmark = pytest.mark.slow
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow,

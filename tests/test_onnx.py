@@ -6,9 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import LOSS_CASES, loss_name, make_data, output_width
 
 import nncore
+
+from _helpers import LOSS_CASES, loss_name, make_data, output_width
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
