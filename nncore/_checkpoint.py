@@ -2,7 +2,10 @@
 value improves. It implements the per-epoch hooks of the callback protocol
 (``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch,
 logs)``, ``on_train_end(logs)``, the attribute ``network`` set before training)."""
+from __future__ import annotations
+
 import math
+import os
 
 _MODES = ("auto", "min", "max")
 
@@ -37,7 +40,8 @@ class ModelCheckpoint:
 
     network = None
 
-    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss",
+                 save_best_only: bool = True, mode: str = "auto") -> None:
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a string (a key of the logs); got "
                             f"{monitor!r}")

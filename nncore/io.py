@@ -43,6 +43,8 @@ directory entry (stored, its declared size inside the file) and its ``.npy`` hea
 architecture implies) before reading it. Any failure is a ``ValueError`` naming the
 file and what is wrong.
 """
+from __future__ import annotations
+
 import contextlib
 import inspect
 import json
@@ -51,8 +53,12 @@ import secrets
 import struct
 import zipfile
 import zlib
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .network import Network
 
 FORMAT_NAME = "nncore"
 # Bumped when a reader of the previous version could not read the new files.
@@ -83,7 +89,8 @@ _READ_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, OverflowErro
 
 
 # ---------------------------------------------------------------------- saving
-def save(network, path, include_optimizer=True, metadata=None):
+def save(network: Network, path: str | os.PathLike | IO[bytes],
+         include_optimizer: bool = True, metadata: dict[str, Any] | None = None) -> None:
     """Write ``network`` to ``path`` (see :meth:`nncore.Network.save`)."""
     header, arrays = encode(network, include_optimizer, metadata)
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
@@ -202,7 +209,7 @@ def _fsync_folder(folder):
 
 
 # ---------------------------------------------------------------------- loading
-def load(path, allow_nonfinite=False):
+def load(path: str | os.PathLike | IO[bytes], allow_nonfinite: bool = False) -> Network:
     """Read a network written by :meth:`nncore.Network.save`.
 
     Parameters
@@ -232,7 +239,8 @@ def load(path, allow_nonfinite=False):
     return read(path, allow_nonfinite)[1]
 
 
-def read(path, allow_nonfinite=False):
+def read(path: str | os.PathLike | IO[bytes],
+         allow_nonfinite: bool = False) -> tuple[dict[str, Any], Network]:
     """``(header, network)`` from a model file; the checks of :func:`load`."""
     allow_nonfinite = _check_flag(allow_nonfinite, "allow_nonfinite")
     if hasattr(path, "read"):

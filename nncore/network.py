@@ -7,9 +7,11 @@ per-batch arithmetic.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -26,6 +28,9 @@ from .history import History, TrainingDiverged
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES, check_loss, check_targets
 from .optimizers import Adam, Optimizer, optimizer_from_name
+
+if TYPE_CHECKING:
+    import onnx
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
@@ -214,7 +219,8 @@ class Network:
             self._optimizer.restore(state["optimizer"])
 
     # ------------------------------------------------------------ persistence
-    def save(self, path, include_optimizer=True, metadata=None):
+    def save(self, path: str | os.PathLike | IO[bytes], include_optimizer: bool = True,
+             metadata: dict[str, Any] | None = None) -> None:
         """Write the network to one ``.npz`` file that :func:`nncore.load` reads back.
 
         The file holds data only (a JSON header and arrays; the format is described
@@ -242,7 +248,7 @@ class Network:
 
         io.save(self, path, include_optimizer, metadata)
 
-    def to_onnx(self, path=None):
+    def to_onnx(self, path: str | os.PathLike | None = None) -> onnx.ModelProto:
         """The inference function, :meth:`predict`, as an ONNX model.
 
         Needs the ``onnx`` package (``pip install "nncore[onnx]"``); see

@@ -27,9 +27,18 @@ compute to rounding:
   ``LeakyRelu`` operator's ``alpha`` is a float32 attribute, which a float64 network
   would feel).
 """
+from __future__ import annotations
+
 import math
+import os
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .network import Network
 
 # ONNX Runtime 1.13 and later run opset 17; IR version 8 is its IR.
 OPSET = 17
@@ -165,7 +174,7 @@ OUTPUT_TRANSFORMS = {
 
 
 # ---------------------------------------------------------------------- export
-def to_onnx(network, path=None):
+def to_onnx(network: Network, path: str | os.PathLike | None = None) -> onnx.ModelProto:
     """``network.predict`` as an ONNX model.
 
     Parameters
