@@ -90,11 +90,17 @@ def train_many(list params not None, list grads not None, list state1 not None,
             cfg[k] = _optimizer_config(optimizers[k])
             if cfg[k].kind != cfg[0].kind:
                 raise ValueError("kernel: the networks' optimizers differ in update rule")
-            # every check train_batches makes, on network k's arrays
             p_k, g_k, s1_k, s2_k = params[k], grads[k], state1[k], state2[k]
-            _check_training(p_k, g_k, sizes, acts, loss, X, T, labels, sample_weight,
-                            order, work, batch_size, first_batch, n_batches, &cfg[k],
-                            s1_k, s2_k)
+            if k == 0:
+                # every check train_batches makes, the data's included
+                _check_training(p_k, g_k, sizes, acts, loss, X, T, labels,
+                                sample_weight, order, work, batch_size, first_batch,
+                                n_batches, &cfg[k], s1_k, s2_k)
+            elif p_k.shape[0] != n_params or g_k.shape[0] != n_params or (
+                    (cfg[k].kind != SGD or cfg[k].momentum != 0) and S1[k] == NULL) or (
+                    cfg[k].kind != SGD and S2[k] == NULL):
+                # (the lengths of non-empty states: _many_pointers)
+                raise ValueError(f"kernel: network {k}'s arrays do not match network 0's")
         src.X = &X[0, 0]
         src.T = &T[0, 0] if T is not None else NULL
         src.labels = &labels[0] if labels is not None else NULL
