@@ -229,3 +229,23 @@ def test_ctrl_c_leaves_every_network_after_the_same_last_batch():
     assert report["phase"] == "done", err
     assert len(set(report["steps"])) == 1 and report["steps"][0] > 0
     assert all(report["interrupted"]) and all(report["same"]), report
+
+
+def test_the_kernel_refuses_a_network_whose_arrays_do_not_match():
+    from nncore._dispatch import kernels
+
+    X, y, _ = data("wide-mse")
+    nets = [make("wide-mse", "float64", s) for s in range(2)]
+    opt = nncore.SGD(0.1)
+    settings, _, _ = opt._kernel_args()
+    net = nets[0]
+    Xc, T, labels, w = net._targets(X, y, None)
+    work = np.empty(kernels.workspace_size(net._sizes, 16))
+    short = np.zeros(net.n_params - 1)
+    for params, grads in (([net._flat, short], [net._grads, nets[1]._grads]),
+                          ([net._flat, nets[1]._flat], [net._grads, short])):
+        with pytest.raises(ValueError, match="kernel"):
+            kernels.train_many(params, grads, [None, None], [None, None], net._sizes,
+                               net._acts, net._loss_code, Xc, T, labels, w, None, work,
+                               16, 0, 1, [settings, settings], np.zeros(2, np.intp),
+                               np.ones(2, np.intp), np.zeros(2), np.zeros(2))
