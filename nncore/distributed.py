@@ -97,7 +97,8 @@ def shard_rows(n_samples, rank, size, batch_size=32, shuffle=True):
 
 def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
                     shuffle=True, sample_weight=None, verbose=0):
-    """Train ``net`` by synchronous data-parallel SGD over the ranks of ``comm``.
+    """Train ``net`` by synchronous data-parallel SGD over the ranks of ``comm``;
+    ``net.fit(..., comm=comm)`` calls this.
 
     Called on every rank of ``comm`` with the same arguments except the data: each
     rank passes its own shard (see the module's notes for which rows make up each

@@ -439,7 +439,8 @@ class Network:
     # ---------------------------------------------------------------- training
     def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
             optimizer: Optimizer | str | None = None, shuffle: bool = True,
-            sample_weight: ArrayLike | None = None, verbose: bool = False) -> History:
+            sample_weight: ArrayLike | None = None, verbose: bool = False,
+            comm: Any = None) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -465,6 +466,9 @@ class Network:
             zero is skipped.
         verbose : bool, default False
             Print the loss after each epoch.
+        comm : mpi4py.MPI.Intracomm, optional
+            Train by synchronous data-parallel SGD over its ranks, each passing its
+            own shard of X and y: see :func:`nncore.distributed.fit_distributed`.
 
         Returns
         -------
@@ -490,6 +494,11 @@ class Network:
             The workspace for ``batch_size`` rows does not fit; the message gives
             its size. Raised before anything changes.
         """
+        if comm is not None:
+            from .distributed import fit_distributed
+            return fit_distributed(self, X, y, comm, epochs=epochs, batch_size=batch_size,
+                                   optimizer=optimizer, shuffle=shuffle,
+                                   sample_weight=sample_weight, verbose=verbose)
         epochs = _validation.check_int(epochs, "epochs", 0)
         batch_size = _validation.check_int(batch_size, "batch_size", 1)
         shuffle = _validation.check_bool(shuffle, "shuffle")

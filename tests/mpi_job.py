@@ -54,9 +54,8 @@ def equivalence(opt_name, shuffle):
     rows = distributed.shard_rows(len(X), rank, size, B, shuffle)
     # Every rank's replica starts from other weights: rank 0's are broadcast.
     net = network(seed=1 + rank)
-    hist = distributed.fit_distributed(net, X[rows], y[rows], comm, epochs=4,
-                                       batch_size=B, optimizer=make_opt(),
-                                       shuffle=shuffle, sample_weight=w[rows])
+    hist = net.fit(X[rows], y[rows], epochs=4, batch_size=B, optimizer=make_opt(),
+                   shuffle=shuffle, sample_weight=w[rows], comm=comm)
     single = network(seed=1)
     ref = single.fit(X, y, epochs=4, batch_size=size * B, optimizer=make_opt(),
                      shuffle=shuffle, sample_weight=w)

@@ -122,7 +122,10 @@ def test_a_comm_that_is_not_an_mpi4py_communicator_is_a_type_error(comm):
     before = net.params[0].copy()
     with pytest.raises(TypeError, match="mpi4py intracommunicator"):
         distributed.fit_distributed(net, np.zeros((4, 2)), np.zeros((4, 1)), comm)
-    assert np.array_equal(before, net.params[0])
+    if comm is not None:
+        with pytest.raises(TypeError, match="mpi4py intracommunicator"):
+            net.fit(np.zeros((4, 2)), np.zeros((4, 1)), comm=comm)
+    assert np.array_equal(before, net.params[0]) and net.optimizer is None
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
