@@ -48,6 +48,9 @@ def output_transform(loss: int, out: Floats) -> None: ...
 def loss_and_grads(params: Floats, grads: Floats, sizes: Indices, acts: Indices, loss: int,
                    X: Floats, T: Floats, labels: Indices, sample_weight: Floats,
                    work: Floats, cap: int, want_grads: bool) -> float: ...
+def loss_and_outputs(params: Floats, sizes: Indices, acts: Indices, loss: int,
+                     X: Floats, T: Floats, labels: Indices, sample_weight: Floats,
+                     out: Floats, work: Floats, cap: int) -> float: ...
 def train_batches(params: Floats, grads: Floats, state1: Floats, state2: Floats,
                   sizes: Indices, acts: Indices, loss: int, X: Floats, T: Floats,
                   labels: Indices, sample_weight: Floats, order: Indices, work: Floats,

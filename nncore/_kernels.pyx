@@ -697,3 +697,55 @@ def shuffle_into(Py_ssize_t[::1] order not None, const uint32_t[::1] draws not N
             tmp = order[i]
             order[i] = order[j]
             order[j] = tmp
+
+
+def loss_and_outputs(const floating[::1] params not None,
+                     const Py_ssize_t[::1] sizes not None,
+                     const Py_ssize_t[::1] acts not None, Py_ssize_t loss,
+                     const floating[:, ::1] X not None, const floating[:, ::1] T not None,
+                     const Py_ssize_t[::1] labels not None,
+                     const floating[::1] sample_weight not None,
+                     floating[:, ::1] out not None, floating[::1] work not None,
+                     Py_ssize_t cap):
+    """Loss of the whole of X, as ``loss_and_grads(want_grads=False)`` computes it (the
+    same chunks and sums, so the same bits), and out = network(X) from the same
+    forward pass: one pass gives an evaluation both its loss and its accuracy.
+
+    Targets, weights, ``work`` and ``cap`` as for ``loss_and_grads``; ``out`` is
+    (n, sizes[-1]), the raw output as ``forward`` writes it.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, start, rows, i
+    cdef double norm = 0, total = 0
+    cdef const floating* Tp
+    cdef const Py_ssize_t* lp
+    cdef const floating* wp
+    cdef floating* A
+    _check_net(sizes, acts, params.shape[0])
+    K = sizes[L]
+    if X.shape[1] != sizes[0] or n < 1 or out.shape[0] != n or out.shape[1] != K:
+        raise ValueError("kernel: X or out does not match the layer sizes")
+    _check_targets(loss, n, K, T.shape[0], T.shape[1], labels.shape[0],
+                   sample_weight.shape[0], _labels_in_range(labels, K))
+    if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
+        raise ValueError("kernel: workspace too small")
+    _ensure_blas(_may_use_blas(sizes, cap))
+    with nogil:
+        if sample_weight.shape[0]:
+            for i in range(n):
+                norm += sample_weight[i]
+        else:
+            norm = n
+        start = 0
+        while start < n:
+            rows = min(cap, n - start)
+            Tp = &T[start, 0] if T.shape[0] else NULL
+            lp = &labels[start] if labels.shape[0] else NULL
+            wp = &sample_weight[start] if sample_weight.shape[0] else NULL
+            forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
+                         &work[0], cap)
+            A = layer_A(&work[0], &sizes[0], L, cap, &acts[0], L - 1)
+            memcpy(&out[start, 0], A, rows * K * sizeof(floating))
+            total += loss_and_delta(loss, rows, K, A, Tp, lp, wp, norm,
+                                    delta_buffer(&work[0], &sizes[0], L, cap, 0))
+            start += rows
+    return total

@@ -19,11 +19,14 @@ from ._training import next_chunk as _next_chunk
 from ._validation import allocate as _allocate
 from .history import History, TrainingDiverged
 from .layers import ACTIVATIONS, Dense
-from .losses import LOSSES, check_loss, check_targets
+from .losses import LOSSES, accuracy, check_loss, check_targets
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
+# Workspaces kept per network, most recently used first: training and validation
+# (or fit and evaluate in turn) each keep theirs, and memory stays bounded.
+_WORKSPACES_KEPT = 3
 
 
 class Network:
@@ -217,7 +220,7 @@ class Network:
         return _Release(self._lock)
 
     def _workspace(self, rows):
-        work = self._workspaces.get(rows)
+        work = self._workspaces.pop(rows, None)
         if work is None:
             what = f"the workspace for batches of {rows} rows"
             # Far beyond any memory, and beyond what the kernel's Py_ssize_t
@@ -229,7 +232,9 @@ class Network:
                     f"{_validation.format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
                              what)
-            self._workspaces = {rows: work}   # keep only the latest size
+            while len(self._workspaces) >= _WORKSPACES_KEPT:
+                del self._workspaces[next(iter(self._workspaces))]   # least recent
+        self._workspaces[rows] = work        # (re)inserted last: most recent
         return work
 
     def _check_X(self, X):
@@ -253,9 +258,8 @@ class Network:
         """forward on an X already checked and converted by _check_X."""
         with self._busy():
             out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
-            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
             _kernels.forward(self._flat, self._sizes, self._acts, X, out,
-                             self._workspace(cap), cap)
+                             *self._evaluation_workspace(X.shape[0]))
         return out
 
     def predict(self, X):
@@ -322,11 +326,10 @@ class Network:
     def _loss_and_grads_checked(self, X, T, labels, w, want_grads):
         """loss_and_grads on arrays already checked and converted by _targets."""
         with self._busy():
-            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
             grads = np.empty_like(self._flat) if want_grads else self._grads
             value = _kernels.loss_and_grads(
                 self._flat, grads, self._sizes, self._acts, LOSSES[self._loss], X, T,
-                labels, w, self._workspace(cap), cap, want_grads)
+                labels, w, *self._evaluation_workspace(X.shape[0]), want_grads)
         if not want_grads:
             return float(value)
         out, offset = [], 0
@@ -338,26 +341,39 @@ class Network:
     def evaluate(self, X, y, sample_weight=None):
         """Loss and, for classification losses, accuracy on (X, y).
 
+        Both come from one forward pass; the loss is the one :meth:`loss` returns.
+
         Returns
         -------
         dict
             ``{"loss": float}``, plus ``"accuracy"`` for cross_entropy (argmax of the
             output against integer labels or the argmax of probability rows) and
-            binary_cross_entropy (probability > 0.5 against target > 0.5).
+            binary_cross_entropy (probability > 0.5 against target > 0.5), weighted
+            by ``sample_weight`` when given.
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
-        result = {"loss": self._loss_and_grads_checked(X, T, labels, w, False)}
-        if self._loss in ("cross_entropy", "binary_cross_entropy"):
-            scores = self._forward_checked(X)
-            if self._loss == "cross_entropy":
-                truth = labels if labels.size else T.argmax(axis=1)
-                hit = scores.argmax(axis=1) == truth
-            else:
-                hit = ((scores > 0) == (T > 0.5)).all(axis=1)
-            # the weights as checked and converted, as the loss used them
-            w = w.astype(np.float64) if w.size else None
-            result["accuracy"] = float(np.average(hit, weights=w))
-        return result
+        # the weights as checked and converted, as the loss used them
+        weights = w.astype(np.float64) if w.size else None
+        loss, acc = self._evaluate_checked(X, T, labels, w, None, weights)
+        return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
+
+    def _evaluate_checked(self, X, T, labels, w, out, weights, work=None):
+        """(loss, accuracy or None) on arrays checked by _targets, from one forward
+        pass; ``out`` (n, n_outputs) receives the raw output (None: allocated);
+        ``work``: the pair from _evaluation_workspace (None: from the cache)."""
+        with self._busy():
+            if out is None:
+                out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
+            buf, cap = self._evaluation_workspace(X.shape[0]) if work is None else work
+            loss = _kernels.loss_and_outputs(
+                self._flat, self._sizes, self._acts, LOSSES[self._loss], X, T, labels, w,
+                out, buf, cap)
+        return float(loss), accuracy(self._loss, out, T, labels, weights)
+
+    def _evaluation_workspace(self, n):
+        """(workspace, rows per chunk) for a pass over ``n`` rows."""
+        cap = min(n, _EVAL_CHUNK_ROWS)
+        return self._workspace(cap), cap
 
     # ---------------------------------------------------------------- training
     def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
