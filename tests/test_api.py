@@ -325,7 +325,10 @@ def test_history():
     history = net.fit(X, y, epochs=3, batch_size=8)
     assert net.history is history
     assert history.epochs == len(history) == len(history.loss) == 3
-    assert history.history == {"loss": history.loss}
+    assert list(history.history) == ["loss", "lr", "time"]
+    assert history.history["loss"] is history.loss and history.epoch == [0, 1, 2]
+    assert history.history["lr"] == [net.optimizer.lr] * 3
+    assert all(t > 0 for t in history.history["time"]) and history.val_loss == []
     assert all(isinstance(v, float) for v in history.loss)
     assert "3 epochs" in repr(history)
 

@@ -118,8 +118,8 @@ def test_history_does_not_depend_on_how_epochs_are_cut_into_kernel_calls(monkeyp
     """fit runs an epoch in chunks of batches whose size adapts to timing; the loss
     sums are carried through the calls, so the recorded losses are bit-identical
     however the epoch was cut."""
-    from nncore import network
-    monkeypatch.setattr(network, "_next_chunk", lambda per_chunk, count, elapsed: per_chunk)
+    from nncore import _trainer
+    monkeypatch.setattr(_trainer, "next_chunk", lambda per_chunk, count, elapsed: per_chunk)
     rng = np.random.default_rng(4)
     X = rng.normal(size=(4096, 8))
     y = rng.normal(size=(4096, 2))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import network as network_module
+from nncore import _trainer as trainer_module
 from _helpers import assert_same_history, child_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -211,7 +211,7 @@ def test_sigint_after_the_last_check_is_not_lost():
     is recorded) is raised on leaving fit's SIGINT block, not dropped."""
     handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        with network_module._SigintDeferred():
+        with trainer_module.SigintDeferred():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)               # the Python-level handler runs
     assert signal.getsignal(signal.SIGINT) is handler
@@ -287,8 +287,8 @@ def test_signal_in_the_last_chunk_of_an_epoch_records_that_epoch(monkeypatch):
     X, y, make = _small_problem()
     net = make()
     net._batches_per_chunk = 1 << 20          # one kernel call per epoch
-    proxy = _SignalAfterCall(network_module._kernels, fire_at=3)
-    monkeypatch.setattr(network_module, "_kernels", proxy)
+    proxy = _SignalAfterCall(trainer_module._kernels, fire_at=3)
+    monkeypatch.setattr(trainer_module, "_kernels", proxy)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, y, epochs=50, batch_size=10, optimizer=nncore.Adam(1e-2),
                 shuffle=False)
@@ -308,8 +308,8 @@ def test_signal_mid_epoch_leaves_the_state_after_the_last_completed_batch(monkey
     net = make()
     net._batches_per_chunk = 1
     opt = nncore.SGD(1e-2, momentum=0.9)
-    proxy = _SignalAfterCall(network_module._kernels, fire_at=2)
-    monkeypatch.setattr(network_module, "_kernels", proxy)
+    proxy = _SignalAfterCall(trainer_module._kernels, fire_at=2)
+    monkeypatch.setattr(trainer_module, "_kernels", proxy)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, y, epochs=50, batch_size=5, optimizer=opt, shuffle=False)
     monkeypatch.undo()
