@@ -38,12 +38,16 @@ class History:
     def record(self, logs):
         """Append one epoch: every value of ``logs`` under its key."""
         n = len(self.epoch)
+        history = self.history
         for key, value in logs.items():
-            column = self.history.setdefault(key, [math.nan] * n)
-            column.append(value)
-        for column in self.history.values():
-            if len(column) == n:          # a key this epoch's logs lacked
-                column.append(math.nan)
+            if key in history:
+                history[key].append(value)
+            else:
+                history[key] = [math.nan] * n + [value]
+        if len(history) > len(logs):
+            for column in history.values():
+                if len(column) == n:          # a key this epoch's logs lacked
+                    column.append(math.nan)
         self.epoch.append(n)
 
     @property
