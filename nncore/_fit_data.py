@@ -38,7 +38,8 @@ class Rows:
 
     def take(self, rows):
         """The subset ``rows`` (an index array), in that order."""
-        pick = (lambda a: a[rows] if a.shape[0] else a)
+        def pick(a):
+            return a[rows] if a.shape[0] else a       # (empty: not given)
         return Rows(self.X[rows], pick(self.T), pick(self.labels), pick(self.w))
 
 
@@ -85,7 +86,8 @@ def _validation_rows(network, data):
                         + (f" of length {len(data)}" if isinstance(data, (tuple, list))
                            else ""))
     try:
-        return Rows(*network._targets(data[0], data[1], data[2] if len(data) > 2 else None))
+        weights = data[2] if len(data) > 2 else None
+        return Rows(*network._targets(data[0], data[1], weights))
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"validation_data: {exc}") from None
 
@@ -100,9 +102,9 @@ def _classes(loss, rows):
     if loss == "binary_cross_entropy":
         T = rows.T
         if T.shape[1] != 1 or ((T != 0) & (T != 1)).any():
+            what = f"of shape {T.shape}" if T.shape[1] != 1 else "other than 0 and 1"
             raise ValueError("class_weight with binary_cross_entropy needs one output "
-                             f"and targets 0 or 1; got targets of shape {T.shape}"
-                             + ("" if T.shape[1] != 1 else " with values other than 0 and 1"))
+                             f"and targets 0 or 1; got targets {what}")
         return T[:, 0].astype(np.intp)
     raise ValueError(f"class_weight applies to the classification losses "
                      f"(cross_entropy, binary_cross_entropy); this network's loss is "

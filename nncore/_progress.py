@@ -84,9 +84,10 @@ class EpochLines:
         pass
 
     def line(self, epoch, logs, train_seconds):
-        return (f"epoch {epoch + 1:{self.width}d}/{self.epochs}  {_format_logs(logs)}  "
-                f"{_seconds(logs.get('time', 0.0))}  {_rate(self.n_samples, train_seconds)}"
-                ).rstrip()
+        head = f"epoch {epoch + 1:{self.width}d}/{self.epochs}  {_format_logs(logs)}"
+        seconds = _seconds(logs.get("time", 0.0))
+        tail = f"{seconds}  {_rate(self.n_samples, train_seconds)}"
+        return f"{head}  {tail}".rstrip()
 
     def epoch_end(self, epoch, logs, train_seconds):
         self.stream.write(self.line(epoch, logs, train_seconds) + "\n")

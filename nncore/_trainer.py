@@ -122,7 +122,8 @@ class Trainer:
         self.work = net._workspace(B)
         self.gather = self.shuffle and self.n_batches > 1
         gather, dt = self.gather, net.dtype
-        self.T_batch = np.empty((B if gather and rows.T.shape[0] else 0, rows.T.shape[1]), dt)
+        self.T_batch = np.empty((B if gather and rows.T.shape[0] else 0,
+                                 rows.T.shape[1]), dt)
         self.labels_batch = np.empty(B if gather and rows.labels.size else 0, np.intp)
         self.w_batch = np.empty(B if gather and rows.w.size else 0, dt)
         self.no_order = np.empty(0, np.intp)
@@ -135,7 +136,8 @@ class Trainer:
         net._optimizer = self.optimizer
         self.saved = Snapshot(net, self.optimizer)
         self.per_chunk = getattr(net, "_batches_per_chunk", 1)
-        self.progress = reporter(self.verbose, self.epochs, self.n_batches, self.B, self.n)
+        self.progress = reporter(self.verbose, self.epochs, self.n_batches, self.B,
+                                 self.n)
         self._configure()
 
     def _configure(self):
@@ -238,9 +240,9 @@ class Trainer:
         if not self.saved.live_is_finite():
             # The loss was finite, but the last updates were not.
             self.saved.restore()
-            raise TrainingDiverged.during("the parameters or optimizer state became NaN "
-                                          "or infinite (the loss itself was still finite)",
-                                          epoch, n_batches - 1, self.lr)
+            raise TrainingDiverged.during(
+                "the parameters or optimizer state became NaN or infinite (the loss "
+                "itself was still finite)", epoch, n_batches - 1, self.lr)
         return loss_sum / weight_sum if weight_sum else math.nan
 
     def _run_batches(self, order, first, count, loss_sum, weight_sum):

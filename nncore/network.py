@@ -5,16 +5,27 @@ The Python layer checks and converts inputs once, owns every buffer, and calls t
 compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it does no
 per-batch arithmetic.
 """
+from __future__ import annotations
+
 import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _validation
 from ._dispatch import kernels as _kernels
+from ._memory import allocate as _allocate
+from ._memory import format_bytes as _format_bytes
 from ._trainer import Trainer
-from ._validation import allocate as _allocate
+from .history import History
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES, accuracy, check_loss, check_targets
+
+if TYPE_CHECKING:
+    from .callbacks import Callback
+    from .optimizers import Optimizer
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
@@ -65,7 +76,8 @@ class Network:
     while it is busy gets a ``RuntimeError``. Different networks train in parallel.
     """
 
-    def __init__(self, layers, loss="mse", dtype="float32", seed=None):
+    def __init__(self, layers: Sequence[Dense], loss: str = "mse",
+                 dtype: DTypeLike = "float32", seed: int | None = None) -> None:
         if isinstance(layers, Dense):
             raise TypeError("layers must be a list of Dense layers; got a single Dense "
                             "(wrap it in a list)")
@@ -75,7 +87,8 @@ class Network:
             raise TypeError(f"layers must be a list of Dense layers; got "
                             f"{type(layers).__name__}") from None
         if not layers:
-            raise ValueError("layers must hold at least one Dense layer; got an empty list")
+            raise ValueError("layers must hold at least one Dense layer; got an empty "
+                             "list")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Dense):
                 raise TypeError(f"layers[{i}] must be a Dense layer; got "
@@ -84,7 +97,8 @@ class Network:
             if layers[i].fan_in != layers[i - 1].fan_out:
                 raise ValueError(
                     f"layer sizes do not chain: layers[{i - 1}] has fan_out="
-                    f"{layers[i - 1].fan_out} but layers[{i}] has fan_in={layers[i].fan_in}")
+                    f"{layers[i - 1].fan_out} but layers[{i}] has "
+                    f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
         self._loss = check_loss(loss, layers[-1].fan_out)
         if seed is not None:
@@ -118,7 +132,7 @@ class Network:
 
     # ------------------------------------------------------------------ properties
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         """Live list ``[W0, b0, W1, b1, ...]``: W (fan_in, fan_out), b (fan_out,).
 
         They are views into the network's parameter buffer: writing into them (for
@@ -127,29 +141,29 @@ class Network:
         return list(self._views)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """NumPy dtype of the parameters and arithmetic."""
         return np.dtype(self._dtype)
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         return self._loss
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Total number of weights and biases."""
         return self._flat.size
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         return int(self._sizes[0])
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return int(self._sizes[-1])
 
     @property
-    def optimizer(self):
+    def optimizer(self) -> Optimizer | None:
         """The optimizer of the last ``fit`` call (None before the first)."""
         return self._optimizer
 
@@ -240,7 +254,7 @@ class Network:
             if values >= 1 << 58:
                 raise MemoryError(
                     f"cannot allocate {what}: more than "
-                    f"{_validation.format_bytes(values * self.dtype.itemsize)}")
+                    f"{_format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
                              what)
             while len(self._workspaces) >= _WORKSPACES_KEPT:
@@ -252,7 +266,7 @@ class Network:
         return _validation.check_X(X, self.n_inputs, self._dtype)
 
     # ---------------------------------------------------------------- inference
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Raw output of the last layer (after its activation).
 
         Parameters
@@ -273,7 +287,7 @@ class Network:
                              *self._evaluation_workspace(X.shape[0]))
         return out
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Output in the loss's own space.
 
         Class probabilities (softmax rows) for ``cross_entropy``, probabilities
@@ -300,7 +314,8 @@ class Network:
             w = np.empty(0, dtype=self._dtype)
         return X, T, labels, w
 
-    def loss(self, X, y, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike,
+             sample_weight: ArrayLike | None = None) -> float:
         """Loss on (X, y): the weighted mean ``sum_i w_i l_i / sum_i w_i``.
 
         Parameters
@@ -317,7 +332,9 @@ class Network:
         """
         return self._loss_and_grads(X, y, sample_weight, want_grads=False)
 
-    def loss_and_grads(self, X, y, sample_weight=None):
+    def loss_and_grads(self, X: ArrayLike, y: ArrayLike,
+                       sample_weight: ArrayLike | None = None
+                       ) -> tuple[float, list[np.ndarray]]:
         """Loss on (X, y) and its gradient with respect to every parameter.
 
         Same arguments as :meth:`loss`. The weights are not changed.
@@ -349,7 +366,8 @@ class Network:
             offset += p.size
         return float(value), out
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: ArrayLike | None = None) -> dict[str, float]:
         """Loss and, for classification losses, accuracy on (X, y).
 
         Both come from one forward pass; the loss is the one :meth:`loss` returns.
@@ -357,10 +375,10 @@ class Network:
         Returns
         -------
         dict
-            ``{"loss": float}``, plus ``"accuracy"`` for cross_entropy (argmax of the
-            output against integer labels or the argmax of probability rows) and
-            binary_cross_entropy (probability > 0.5 against target > 0.5), weighted
-            by ``sample_weight`` when given.
+            ``{"loss": float}``, plus ``"accuracy"`` for the classification losses.
+            cross_entropy compares the argmax of the output with the label, or with
+            the argmax of a probability row. binary_cross_entropy counts a row as a
+            hit when every probability > 0.5 agrees with its target > 0.5.
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
         # the weights as checked and converted, as the loss used them
@@ -387,9 +405,13 @@ class Network:
         return self._workspace(cap), cap
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            sample_weight=None, class_weight=None, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=0):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
+            optimizer: Optimizer | str | None = None, shuffle: bool = True,
+            sample_weight: ArrayLike | None = None,
+            class_weight: str | dict[int, float] | None = None,
+            validation_data: tuple | None = None, validation_split: float = 0.0,
+            callbacks: Sequence[Callback] | None = None,
+            verbose: int | bool = 0) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -453,17 +475,17 @@ class Network:
             (A monitored key that no callback and no validation provides is found
             at the end of the first epoch.)
         TrainingDiverged
-            The loss became NaN or infinite (or the parameters or optimizer state
-            did). The parameters, the optimizer state and step count, and the
-            shuffling generator are restored to the end of the last good epoch;
+            The loss, the parameters or the optimizer state became NaN or infinite.
+            The parameters, the optimizer state and step count, and the shuffling
+            generator are restored to the end of the last good epoch;
             ``self.history`` holds the good epochs.
         KeyboardInterrupt
             On Ctrl-C, within a fraction of a second. Between kernel calls, the
-            network and optimizer are left as after the last completed batch
-            (consistent, usable, and a later ``fit`` continues from there; if that
-            batch's update was not finite, as at the start of its epoch); in a
-            callback, as at the end of the last epoch. ``self.history`` holds the
-            completed epochs, with ``interrupted`` set.
+            network and optimizer are left as after the last completed batch:
+            consistent and usable, and a later ``fit`` continues from there. If that
+            batch's update was not finite, they are left as at the start of its epoch.
+            In a callback, they are left as at the end of the last epoch.
+            ``self.history`` holds the completed epochs, with ``interrupted`` set.
         MemoryError
             The workspace for ``batch_size`` rows does not fit; the message gives
             its size. Raised before anything changes.

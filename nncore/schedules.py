@@ -72,7 +72,8 @@ class _CosineAnnealing(_Schedule):
         if epoch < w:
             return lr0 * (epoch + 1) / (w + 1)
         t = min(epoch - w, self.T_max)
-        return self.eta_min + (lr0 - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+        cosine = (1 + math.cos(math.pi * t / self.T_max)) / 2
+        return self.eta_min + (lr0 - self.eta_min) * cosine
 
     def __repr__(self):
         return (f"cosine_annealing(T_max={self.T_max}, eta_min={self.eta_min}, "

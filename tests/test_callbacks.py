@@ -176,8 +176,8 @@ def test_reduce_lr_on_plateau_on_val_loss():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"factor": 1.0}, "factor"), ({"factor": 0}, "factor"), ({"patience": -2}, "patience"),
-    ({"min_lr": -1}, "min_lr")])
+    ({"factor": 1.0}, "factor"), ({"factor": 0}, "factor"),
+    ({"patience": -2}, "patience"), ({"min_lr": -1}, "min_lr")])
 def test_reduce_lr_on_plateau_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ReduceLROnPlateau(**kwargs)

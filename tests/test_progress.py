@@ -1,37 +1,34 @@
 """fit(verbose=...): a progress bar on a terminal (built-in or tqdm), plain lines in a
 pipe, one line per epoch with verbose=2, and the bar's redraw throttle."""
-import fcntl
 import io
 import os
-import pty
 import re
 import struct
 import subprocess
 import sys
-import termios
 
 import pytest
-from _helpers import child_env
 
 import nncore
 from nncore import _progress
 from nncore.datasets import make_spiral
 
+from _helpers import child_env
+
 CHILD = """
 import sys
 import nncore
-from nncore import _progress, _trainer
+from nncore import _progress, _training
 from nncore.datasets import make_spiral
 if {no_tqdm}:
     sys.modules["tqdm"] = None            # as if tqdm were not installed
 # Redraw after every kernel call, and make every batch a kernel call, so that a
 # short run shows many redraws.
 _progress.REDRAW_SECONDS = 0.0
-_trainer.next_chunk = lambda per_chunk, count, elapsed: 1
+_training.FIXED_CHUNK = 1
 X, y = make_spiral(n_per_class=50, seed=0)
 net = nncore.Network([nncore.Dense(2, 16, "tanh"), nncore.Dense(16, 3)],
                      loss="cross_entropy", seed=0)
-net._batches_per_chunk = 1
 net.fit(X, y, epochs=2, batch_size=10, verbose=1, validation_split=0.2)
 print("DONE")
 """
@@ -39,6 +36,9 @@ print("DONE")
 
 def run_in_terminal(code):
     """Run ``code`` with its stdout on a pseudo-terminal; return what it wrote."""
+    fcntl = pytest.importorskip("fcntl")          # (POSIX only)
+    pty = pytest.importorskip("pty")
+    termios = pytest.importorskip("termios")
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     env = child_env()
@@ -62,10 +62,12 @@ def run_in_terminal(code):
 
 def epoch_lines(text):
     return re.findall(r"epoch (\d)/2  loss \d\.\d{6}  val_loss \d\.\d{6}  "
-                      r"val_accuracy [01]\.\d{4}  lr 0\.001  [\d.]+ m?s  [\d,]+ samples/s",
+                      r"val_accuracy [01]\.\d{4}  lr 0\.001  [\d.]+ m?s  "
+                      r"[\d,]+ samples/s",
                       text)
 
 
+@pytest.mark.slow
 def test_builtin_bar_in_a_terminal():
     out = run_in_terminal(CHILD.format(no_tqdm=True))
     assert out.rstrip().endswith("DONE")
@@ -77,17 +79,21 @@ def test_builtin_bar_in_a_terminal():
     assert epoch_lines(out) == ["1", "2"]      # each bar ends as the epoch's line
 
 
+@pytest.mark.slow
 def test_tqdm_bar_in_a_terminal():
     pytest.importorskip("tqdm")
     out = run_in_terminal(CHILD.format(no_tqdm=False))
     assert out.rstrip().endswith("DONE")
-    assert re.search(r"epoch 1/2: +\d+%.*\| *\d+/\d+ .*sample/s.*batch \d+/12, loss \d", out)
+    assert re.search(r"epoch 1/2: +\d+%.*\| *\d+/\d+ .*sample/s.*batch \d+/12, loss \d",
+                     out)
     assert epoch_lines(out) == ["1", "2"]
 
 
+@pytest.mark.slow
 def test_plain_lines_in_a_pipe():
-    proc = subprocess.run([sys.executable, "-c", CHILD.format(no_tqdm=False)], check=False,
-                          capture_output=True, text=True, env=child_env(), timeout=120)
+    proc = subprocess.run([sys.executable, "-c", CHILD.format(no_tqdm=False)],
+                          check=False, capture_output=True, text=True, env=child_env(),
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "\r" not in proc.stdout and proc.stderr == ""
     assert proc.stdout.splitlines()[-1] == "DONE"
@@ -122,7 +128,8 @@ def test_the_bar_redraws_a_few_times_a_second(monkeypatch):
         ["30", "50"]                                    # at 0.25 s and 0.5 s only
     bar.epoch_end(0, {"loss": 0.5, "lr": 0.1, "time": 1.0}, 1.0)
     last = stream.getvalue().split("\r")[-1]
-    assert last.startswith("epoch 1/1  loss 0.500000  lr 0.1  1.00 s") and last.endswith("\n")
+    assert last.startswith("epoch 1/1  loss 0.500000  lr 0.1  1.00 s")
+    assert last.endswith("\n")
 
 
 def test_reporter_choice():

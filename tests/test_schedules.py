@@ -27,7 +27,8 @@ def test_cosine_annealing():
     got = rates(cosine_annealing(T_max=4, eta_min=0.1), 1.1, 7)
     # 0.1 + 1.0 * (1 + cos(pi t / 4)) / 2 for t = 0..4, then held at eta_min
     assert got == pytest.approx([1.1, 0.1 + (1 + math.sqrt(0.5)) / 2, 0.6,
-                                 0.1 + (1 - math.sqrt(0.5)) / 2, 0.1, 0.1, 0.1], abs=1e-15)
+                                 0.1 + (1 - math.sqrt(0.5)) / 2, 0.1, 0.1, 0.1],
+                                abs=1e-15)
     assert got[0] == 1.1 and got[4:] == [0.1, 0.1, 0.1]
 
 
@@ -65,9 +66,12 @@ def test_schedules_through_fit(schedule, expected):
 
 
 @pytest.mark.parametrize("make, error", [
-    (lambda: step_decay(0, 0.5), ValueError), (lambda: step_decay(2.0, 0.5), TypeError),
-    (lambda: step_decay(2, -1), ValueError), (lambda: exponential_decay(math.inf), ValueError),
-    (lambda: cosine_annealing(0), ValueError), (lambda: cosine_annealing(5, -1.0), ValueError),
+    (lambda: step_decay(0, 0.5), ValueError),
+    (lambda: step_decay(2.0, 0.5), TypeError),
+    (lambda: step_decay(2, -1), ValueError),
+    (lambda: exponential_decay(math.inf), ValueError),
+    (lambda: cosine_annealing(0), ValueError),
+    (lambda: cosine_annealing(5, -1.0), ValueError),
     (lambda: cosine_annealing(5, warmup_epochs=-1), ValueError)])
 def test_schedule_arguments(make, error):
     with pytest.raises(error):

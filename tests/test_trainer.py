@@ -2,12 +2,13 @@
 evaluation in one forward pass, the workspace cache, callbacks' order and errors."""
 import numpy as np
 import pytest
-from _helpers import assert_same_state, state_of
 
 import nncore
 from nncore import _fit_data
 from nncore.callbacks import Callback, EarlyStopping, LambdaCallback
 from nncore.datasets import make_spiral
+
+from _helpers import assert_same_state, state_of
 
 
 def spiral_net(seed=0, dtype="float64"):
@@ -241,13 +242,15 @@ def test_history_records_every_epoch_and_keys_added_by_callbacks():
         if epoch >= 1:
             logs["extra"] = 10.0 * epoch
 
-    history = spiral_net().fit(X, y, epochs=3, callbacks=[LambdaCallback(on_epoch_end=add)])
+    history = spiral_net().fit(X, y, epochs=3,
+                               callbacks=[LambdaCallback(on_epoch_end=add)])
     assert history.epoch == [0, 1, 2] and len(history) == history.epochs == 3
     assert history.history["extra"][0] != history.history["extra"][0]      # NaN
     assert history.history["extra"][1:] == [10.0, 20.0]
     assert all(len(v) == 3 for v in history.history.values())
 
 
+@pytest.mark.slow          # (importing matplotlib)
 def test_history_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     X, y = make_spiral(n_per_class=20, seed=0)
@@ -256,7 +259,8 @@ def test_history_plot_writes_a_png(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(fig.axes) == 2                               # loss, accuracy
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["loss", "val_loss"]
-    np.testing.assert_array_equal(fig.axes[0].get_lines()[1].get_ydata(), history.val_loss)
+    val_line = fig.axes[0].get_lines()[1]
+    np.testing.assert_array_equal(val_line.get_ydata(), history.val_loss)
     rng = np.random.default_rng(0)
     mse = nncore.Network([nncore.Dense(2, 1)], seed=0).fit(
         rng.normal(size=(9, 2)), rng.normal(size=9), epochs=2)
@@ -274,7 +278,8 @@ def test_history_plot_without_matplotlib_names_the_extra(monkeypatch):
 # ------------------------------------------------------------------- callbacks
 class Recorder(Callback):
     def __init__(self, name, events, stop_at=None, stop_in="end"):
-        self.name, self.events, self.stop_at, self.stop_in = name, events, stop_at, stop_in
+        self.name, self.events = name, events
+        self.stop_at, self.stop_in = stop_at, stop_in
 
     def on_train_begin(self, logs=None):
         assert self.network is not None and self.params["epochs"] == 5
@@ -325,7 +330,8 @@ def test_a_callback_can_stop_training(stop_in, epochs_run):
     assert not net.stop_training and len(net.history) == 5
 
 
-@pytest.mark.parametrize("hook, epochs_done", [("on_epoch_end", 3), ("on_epoch_begin", 2)])
+@pytest.mark.parametrize("hook, epochs_done",
+                         [("on_epoch_end", 3), ("on_epoch_begin", 2)])
 def test_an_exception_in_a_callback_leaves_the_last_completed_epoch(hook, epochs_done):
     X, y = make_spiral(n_per_class=20, seed=0)
 
