@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "busy": "busy",
     "threads": "threads",
     "epoch-overhead": "epoch_overhead",
+    "fit-loop": "fit_loop",
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
 }
