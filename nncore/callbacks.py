@@ -74,16 +74,16 @@ def _check_mode(mode, monitor):
 
 
 class _Monitored(Callback):
-    """A callback that watches one value of the logs for improvement."""
+    """A callback that watches one value of the logs for improvement (the base of
+    EarlyStopping and ReduceLROnPlateau, and of any callback that keeps a best)."""
 
-    def __init__(self, monitor, min_delta, mode, patience):
+    def __init__(self, monitor, min_delta=0.0, mode="auto"):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be the name of a logged value such as "
                             f"'val_loss'; got {monitor!r}")
         self.monitor = monitor
         self.min_delta = _validation.check_float(min_delta, "min_delta", low=0)
         self.mode = _check_mode(mode, monitor)
-        self.patience = _validation.check_int(patience, "patience", 0)
 
     def _check_logs(self, metrics):
         # Another key may come from a callback: _current checks it after an epoch.
@@ -145,7 +145,8 @@ class EarlyStopping(_Monitored):
 
     def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto",
                  restore_best_weights=True):
-        super().__init__(monitor, min_delta, mode, patience)
+        super().__init__(monitor, min_delta, mode)
+        self.patience = _validation.check_int(patience, "patience", 0)
         self.restore_best_weights = _validation.check_bool(restore_best_weights,
                                                            "restore_best_weights")
         self.best_epoch = self.stopped_epoch = None
@@ -203,7 +204,8 @@ class ReduceLROnPlateau(_Monitored):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=5, min_lr=0.0,
                  min_delta=0.0, mode="auto"):
-        super().__init__(monitor, min_delta, mode, patience)
+        super().__init__(monitor, min_delta, mode)
+        self.patience = _validation.check_int(patience, "patience", 0)
         self.factor = _validation.check_float(factor, "factor", low=0, high=1,
                                               low_open=True, high_open=True)
         self.min_lr = _validation.check_float(min_lr, "min_lr", low=0)

@@ -1,5 +1,10 @@
 """The epoch loop of ``fit``: validation data and split, class weights, the history,
 evaluation in one forward pass, the workspace cache, callbacks' order and errors."""
+import os
+import signal
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -348,6 +353,28 @@ def test_an_exception_in_a_callback_leaves_the_last_completed_epoch(hook, epochs
     assert net.history.loss == ref_history.loss and not net.history.interrupted
     assert_same_training_state(net, ref)
     net.fit(X, y, epochs=1)                         # the network is usable
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_inside_a_callback_raises_there_and_keeps_the_completed_epochs():
+    """SIGINT is deferred around the kernels but not in the hooks (user code that may
+    run long): it raises inside the hook, with the epoch recorded."""
+    X, y = make_spiral(n_per_class=20, seed=0)
+
+    def interrupt(epoch, logs):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)               # the handler raises here
+            raise AssertionError("SIGINT was deferred inside a callback")
+
+    net = spiral_net()
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, epochs=5, optimizer=nncore.Adam(1e-2),
+                callbacks=[LambdaCallback(on_epoch_end=interrupt)])
+    assert net.history.interrupted and len(net.history) == 2
+    ref = spiral_net()
+    ref.fit(X, y, epochs=2, optimizer=nncore.Adam(1e-2))
+    assert_same_training_state(net, ref)
 
 
 @pytest.mark.parametrize("callbacks, error, match", [
