@@ -19,12 +19,12 @@ class Rows:
     Attributes
     ----------
     X : ndarray of shape (n, n_inputs)
-    T : ndarray of shape (n, width) or (0, width)
-        Float targets (empty when ``labels`` holds them).
-    labels : ndarray of shape (n,) or (0,)
-        Integer class labels of ``cross_entropy`` (empty otherwise).
-    w : ndarray of shape (n,) or (0,)
-        Sample weights (empty: all ones).
+    T : ndarray of shape (n, width), or None
+        Float targets (None when ``labels`` holds them).
+    labels : ndarray of shape (n,), or None
+        Integer class labels of ``cross_entropy`` (None otherwise).
+    w : ndarray of shape (n,), or None
+        Sample weights (None: all ones).
     """
 
     __slots__ = ("T", "X", "labels", "w")
@@ -39,7 +39,7 @@ class Rows:
     def take(self, rows):
         """The subset ``rows`` (an index array), in that order."""
         def pick(a):
-            return a[rows] if a.shape[0] else a       # (empty: not given)
+            return None if a is None else a[rows]
         return Rows(self.X[rows], pick(self.T), pick(self.labels), pick(self.w))
 
 
@@ -70,7 +70,7 @@ def fit_rows(network, X, y, sample_weight, class_weight, validation_data,
         keep[held] = False
         train = np.flatnonzero(keep)
         val = rows.take(held)
-        if val.w.shape[0] and not val.w.sum() > 0:
+        if val.w is not None and not val.w.sum() > 0:
             raise ValueError("sample_weight is zero on every row that validation_split "
                              "holds out: the validation loss would be undefined")
         rows, classes = rows.take(train), None if classes is None else classes[train]
@@ -95,7 +95,7 @@ def _validation_rows(network, data):
 def _classes(loss, rows):
     """The class of every row, for class weights: (n,) intp."""
     if loss == "cross_entropy":
-        if not rows.labels.shape[0]:
+        if rows.labels is None:
             raise ValueError("class_weight needs integer class labels for cross_entropy; "
                              "y holds probability rows (pass sample_weight instead)")
         return rows.labels
@@ -154,7 +154,7 @@ def _row_class_weights(table, classes):
 
 def _weighted(w, class_w, dtype):
     """sample_weight times the class weights, in the network's dtype."""
-    product = class_w if not w.shape[0] else w * class_w
+    product = class_w if w is None else w * class_w
     product = np.ascontiguousarray(product, dtype=dtype)
     if not product.sum() > 0:
         raise ValueError("sample_weight times class_weight is zero on every training "
@@ -165,7 +165,7 @@ def _weighted(w, class_w, dtype):
 def _strata(loss, rows):
     """The class of every row for a stratified split (None: not a classification)."""
     if loss == "cross_entropy":
-        return rows.labels if rows.labels.shape[0] else rows.T.argmax(axis=1)
+        return rows.labels if rows.labels is not None else rows.T.argmax(axis=1)
     if loss == "binary_cross_entropy":
         # each distinct pattern of 0/1 decisions is a stratum
         return np.unique(rows.T > 0.5, axis=0, return_inverse=True)[1].reshape(-1)

@@ -13,13 +13,13 @@ import time
 import numpy as np
 
 from . import _validation
+from ._codes import Status
 from ._dispatch import kernels as _kernels
 from ._fit_data import fit_rows
 from ._progress import check_verbose, reporter
 from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
 from .callbacks import Callback
 from .history import History, TrainingDiverged
-from .losses import LOSSES
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 
@@ -77,7 +77,6 @@ class Trainer:
         _validation.check_int(self.B, "batch_size (rows per batch)", 1,
                               _validation.BLAS_MAX)
         self.n_batches = -(-self.n // self.B)
-        self.loss_code = LOSSES[network.loss_name]
         for cb in self.callbacks:
             cb._check_logs(self.metrics())
 
@@ -114,24 +113,19 @@ class Trainer:
 
     def _prepare(self):
         """The call's buffers; the optimizer bound. (May fail: before any change.)"""
-        net, rows, B = self.net, self.rows, self.B
+        net = self.net
         if not np.isfinite(net._flat).all():
             raise ValueError("the network's parameters hold NaN or inf (written into "
                              "net.params?): training cannot start from them; "
                              "create a new Network")
-        self.work = net._workspace(B)
+        self.work = net._workspace(self.B)
         self.gather = self.shuffle and self.n_batches > 1
-        gather, dt = self.gather, net.dtype
-        self.T_batch = np.empty((B if gather and rows.T.shape[0] else 0,
-                                 rows.T.shape[1]), dt)
-        self.labels_batch = np.empty(B if gather and rows.labels.size else 0, np.intp)
-        self.w_batch = np.empty(B if gather and rows.w.size else 0, dt)
-        self.no_order = np.empty(0, np.intp)
-        self.order_buf = np.empty(self.n if gather else 0, np.intp)
-        if self.val is not None:
-            self.val_out = np.empty((self.val.n, net.n_outputs), dt)
-            self.val_work = net._evaluation_workspace(self.val.n)
-            self.val_weights = self.val.w.astype(np.float64) if self.val.w.size else None
+        self.order_buf = np.empty(self.n if self.gather else 0, np.intp)
+        val = self.val
+        if val is not None:
+            self.val_out = np.empty((val.n, net.n_outputs), net.dtype)
+            self.val_work = net._evaluation_workspace(val.n)
+            self.val_weights = None if val.w is None else val.w.astype(np.float64)
         self.optimizer._bind(net)
         net._optimizer = self.optimizer
         self.saved = Snapshot(net, self.optimizer)
@@ -145,8 +139,7 @@ class Trainer:
         again when a callback changed the learning rate."""
         self.optimizer._check()
         self.lr = self.optimizer.lr
-        self.s1, self.s2, self.kind, *self.hyper = self.optimizer._kernel_args(
-            self.net.dtype)
+        self.settings, self.s1, self.s2 = self.optimizer._kernel_args()
 
     def _train(self):
         net, callbacks = self.net, self.callbacks
@@ -214,8 +207,9 @@ class Trainer:
         live = progress is not None and progress.live
         if progress is not None:
             progress.epoch_begin(epoch)
-        order = (epoch_order(self.net._rng, self.n, self.order_buf) if self.gather
-                 else self.no_order)
+        order = None                     # rows in their stored order
+        if self.gather:
+            order = epoch_order(self.net._rng, self.n, self.order_buf)
         loss_sum = weight_sum = 0.0
         batch = 0
         per_chunk = self.per_chunk
@@ -226,7 +220,7 @@ class Trainer:
                 order, batch, count, loss_sum, weight_sum)
             elapsed = time.perf_counter() - t0
             batch += done
-            if status != _kernels.Status.OK:
+            if status != Status.OK:
                 self.saved.restore()
                 raise TrainingDiverged.during("the loss became NaN or infinite", epoch,
                                               batch, self.lr)
@@ -251,10 +245,9 @@ class Trainer:
         batches done, status)."""
         net, rows, opt = self.net, self.rows, self.optimizer
         loss_sum, weight_sum, done, steps, status = _kernels.train_batches(
-            net._flat, net._grads, self.s1, self.s2, net._sizes, net._acts,
-            self.loss_code, rows.X, rows.T, rows.labels, rows.w, order, self.work,
-            self.T_batch, self.labels_batch, self.w_batch, self.B, first, count,
-            self.kind, *self.hyper, opt.step, loss_sum, weight_sum)
+            net._flat, net._grads, net._sizes, net._acts, net._loss_code, rows.X, rows.T,
+            rows.labels, rows.w, order, self.work, self.B, first, count, self.settings,
+            self.s1, self.s2, opt.step, loss_sum, weight_sum)
         opt.step += steps
         return loss_sum, weight_sum, done, status
 

@@ -20,8 +20,8 @@ from ._memory import allocate as _allocate
 from ._memory import format_bytes as _format_bytes
 from ._trainer import Trainer
 from .history import History
-from .layers import ACTIVATIONS, Dense
-from .losses import LOSSES, accuracy, check_loss, check_targets
+from .layers import Dense, activation_code
+from .losses import accuracy, check_loss, check_targets, loss_code
 
 if TYPE_CHECKING:
     from .callbacks import Callback
@@ -101,6 +101,7 @@ class Network:
                     f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
         self._loss = check_loss(loss, layers[-1].fan_out)
+        self._loss_code = loss_code(self._loss)
         if seed is not None:
             _validation.check_int(seed, "seed", 0)
         self.layers = layers
@@ -108,7 +109,8 @@ class Network:
         self._rng = np.random.default_rng(seed)
         self._sizes = np.array([layers[0].fan_in] + [l.fan_out for l in layers],
                                dtype=np.intp)
-        self._acts = np.array([ACTIVATIONS[l.activation] for l in layers], dtype=np.intp)
+        self._acts = np.array([activation_code(l.activation) for l in layers],
+                              dtype=np.intp)
         self._flat = _allocate((sum(l.n_params for l in layers),), self._dtype,
                                "the parameters")
         self._grads = _allocate(self._flat.shape, self._dtype, "the gradients")
@@ -303,15 +305,13 @@ class Network:
         ndarray of shape (n_samples, n_outputs), a new array.
         """
         out = self.forward(X)
-        _kernels.output_transform(LOSSES[self._loss], out)
+        _kernels.output_transform(self._loss_code, out)
         return out
 
     def _targets(self, X, y, sample_weight):
         X = self._check_X(X)
         T, labels = check_targets(self._loss, y, X.shape[0], self.n_outputs, self._dtype)
         w = _validation.check_sample_weight(sample_weight, X.shape[0], self._dtype)
-        if w is None:
-            w = np.empty(0, dtype=self._dtype)
         return X, T, labels, w
 
     def loss(self, X: ArrayLike, y: ArrayLike,
@@ -354,10 +354,10 @@ class Network:
     def _loss_and_grads_checked(self, X, T, labels, w, want_grads):
         """loss_and_grads on arrays already checked and converted by _targets."""
         with self._busy():
-            grads = np.empty_like(self._flat) if want_grads else self._grads
+            grads = np.empty_like(self._flat) if want_grads else None
             value = _kernels.loss_and_grads(
-                self._flat, grads, self._sizes, self._acts, LOSSES[self._loss], X, T,
-                labels, w, *self._evaluation_workspace(X.shape[0]), want_grads)
+                self._flat, grads, self._sizes, self._acts, self._loss_code, X, T,
+                labels, w, *self._evaluation_workspace(X.shape[0]))
         if not want_grads:
             return float(value)
         out, offset = [], 0
@@ -382,7 +382,7 @@ class Network:
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
         # the weights as checked and converted, as the loss used them
-        weights = w.astype(np.float64) if w.size else None
+        weights = w.astype(np.float64) if w is not None else None
         loss, acc = self._evaluate_checked(X, T, labels, w, None, weights)
         return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
 
@@ -394,9 +394,9 @@ class Network:
             if out is None:
                 out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
             buf, cap = self._evaluation_workspace(X.shape[0]) if work is None else work
-            loss = _kernels.loss_and_outputs(
-                self._flat, self._sizes, self._acts, LOSSES[self._loss], X, T, labels, w,
-                out, buf, cap)
+            loss = _kernels.loss_and_grads(
+                self._flat, None, self._sizes, self._acts, self._loss_code, X, T, labels,
+                w, buf, cap, out)
         return float(loss), accuracy(self._loss, out, T, labels, weights)
 
     def _evaluation_workspace(self, n):
