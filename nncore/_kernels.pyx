@@ -536,7 +536,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                   floating[::1] work not None, Py_ssize_t batch_size,
                   Py_ssize_t first_batch, Py_ssize_t n_batches, dict optimizer not None,
                   floating[::1] state1, floating[::1] state2, Py_ssize_t step,
-                  double loss_sum=0, double weight_sum=0):
+                  double loss_sum=0, double weight_sum=0, double[::1] hits=None):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
     Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one may be shorter);
@@ -556,6 +556,11 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     weights are all zero is skipped without a step), and ``Status.OK`` or
     ``Status.NONFINITE_LOSS`` when a batch's loss was NaN or infinite (that batch's
     update is not applied and it is not counted as finished).
+
+    ``hits`` (one value), unless None: for the classification losses, each finished
+    batch's weighted count of rows classified right by its output before its update
+    is added to ``hits[0]`` (an epoch's running accuracy is that over
+    ``weight_sum``).
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, b, rows, done = 0, steps = 0
     cdef bint fm = fm_layout(&sizes[0], L)     # see feature_major
@@ -573,8 +578,13 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef floating* s1
     cdef floating* s2
     cdef bint prefetch
+    cdef double* hits_p = NULL
     _check_training(params, grads, sizes, acts, loss, X, T, labels, sample_weight, order,
                     work, batch_size, first_batch, n_batches, &cfg, state1, state2)
+    if hits is not None:
+        if hits.shape[0] < 1:
+            raise ValueError("kernel: hits must hold one value")
+        hits_p = &hits[0]
     s1 = &state1[0] if state1 is not None and state1.shape[0] else NULL
     s2 = &state2[0] if state2 is not None and state2.shape[0] else NULL
     src.X = &X[0, 0]
@@ -608,7 +618,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 continue
             batch_loss = train_step(&params[0], &grads[0], &sizes[0], &acts[0], L, loss,
                                     fm, Xb, rows, Tb, src.kt, lb, wb, weight,
-                                    &work[0], cap, &cfg, step + steps + 1, s1, s2)
+                                    &work[0], cap, &cfg, step + steps + 1, s1, s2,
+                                    hits_p)
             if not isfinite(batch_loss):
                 status = NONFINITE_LOSS
                 break

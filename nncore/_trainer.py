@@ -80,13 +80,16 @@ class Trainer:
         for cb in self.callbacks:
             cb._check_logs(self.metrics())
 
+    @property
+    def classifies(self):
+        """Whether the loss is a classification loss (accuracy is logged)."""
+        return self.net.loss_name in ("cross_entropy", "binary_cross_entropy")
+
     def metrics(self):
         """The keys this call puts in every epoch's logs."""
-        keys = ["loss"]
+        keys = ["loss", "accuracy"] if self.classifies else ["loss"]
         if self.val is not None:
-            keys.append("val_loss")
-            if self.net.loss_name in ("cross_entropy", "binary_cross_entropy"):
-                keys.append("val_accuracy")
+            keys += ["val_loss", "val_accuracy"] if self.classifies else ["val_loss"]
         return keys + ["lr", "time"]
 
     # ------------------------------------------------------------------ the call
@@ -121,6 +124,8 @@ class Trainer:
         self.work = net._workspace(self.B)
         self.gather = self.shuffle and self.n_batches > 1
         self.order_buf = np.empty(self.n if self.gather else 0, np.intp)
+        # The kernels add each batch's weighted count of right answers here.
+        self.hits = np.zeros(1) if self.classifies else None
         val = self.val
         if val is not None:
             self.val_out = np.empty((val.n, net.n_outputs), net.dtype)
@@ -173,9 +178,8 @@ class Trainer:
             self._configure()
         start = time.perf_counter()
         self.saved.take()
-        loss = self._train_epoch(epoch)
+        logs = self._train_epoch(epoch)
         trained = time.perf_counter() - start
-        logs = {"loss": loss}
         if self.val is not None:
             logs["val_loss"], accuracy = self.net._evaluate_checked(
                 self.val.X, self.val.T, self.val.labels, self.val.w, self.val_out,
@@ -202,7 +206,9 @@ class Trainer:
         return logs
 
     def _train_epoch(self, epoch):
-        """The epoch's batches, a chunk per kernel call; return the epoch's loss."""
+        """The epoch's batches, a chunk per kernel call; return the epoch's logs so
+        far: its loss and (classification) accuracy, each batch's taken before its
+        update."""
         n_batches, sigint, progress = self.n_batches, self.sigint, self.progress
         live = progress is not None and progress.live
         if progress is not None:
@@ -211,6 +217,8 @@ class Trainer:
         if self.gather:
             order = epoch_order(self.net._rng, self.n, self.order_buf)
         loss_sum = weight_sum = 0.0
+        if self.hits is not None:
+            self.hits[0] = 0.0
         batch = 0
         per_chunk = self.per_chunk
         while batch < n_batches:
@@ -237,7 +245,10 @@ class Trainer:
             raise TrainingDiverged.during(
                 "the parameters or optimizer state became NaN or infinite (the loss "
                 "itself was still finite)", epoch, n_batches - 1, self.lr)
-        return loss_sum / weight_sum if weight_sum else math.nan
+        logs = {"loss": loss_sum / weight_sum if weight_sum else math.nan}
+        if self.hits is not None:
+            logs["accuracy"] = self.hits[0] / weight_sum if weight_sum else math.nan
+        return logs
 
     def _run_batches(self, order, first, count, loss_sum, weight_sum):
         """The one call of the training kernel: batches ``first`` .. ``first + count
@@ -247,7 +258,7 @@ class Trainer:
         loss_sum, weight_sum, done, steps, status = _kernels.train_batches(
             net._flat, net._grads, net._sizes, net._acts, net._loss_code, rows.X, rows.T,
             rows.labels, rows.w, order, self.work, self.B, first, count, self.settings,
-            self.s1, self.s2, opt.step, loss_sum, weight_sum)
+            self.s1, self.s2, opt.step, loss_sum, weight_sum, self.hits)
         opt.step += steps
         return loss_sum, weight_sum, done, status
 

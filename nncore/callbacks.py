@@ -7,10 +7,10 @@ network between epochs: its ``optimizer.lr`` (read again at the start of every
 epoch), its weights, or ``network.stop_training = True`` to end training after the
 current epoch.
 
-The logs of ``on_epoch_end`` hold the epoch's ``"loss"``, ``"lr"`` and ``"time"``,
-and with validation data ``"val_loss"`` (and ``"val_accuracy"`` for classification
-losses); see :class:`nncore.History`. A hook may add keys: later callbacks see them,
-and the history records them.
+The logs of ``on_epoch_end`` hold the epoch's ``"loss"`` (and ``"accuracy"`` for the
+classification losses), ``"lr"`` and ``"time"``, and with validation data
+``"val_loss"`` (and ``"val_accuracy"``); see :class:`nncore.History`. A hook may add
+keys: later callbacks see them, and the history records them.
 
 Example
 -------

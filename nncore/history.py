@@ -13,6 +13,10 @@ class History:
         ``"loss"``
             The sample-weighted mean of the batch losses, each computed before that
             batch's update.
+        ``"accuracy"``
+            For the classification losses: the sample-weighted share of the training
+            rows classified right, each batch judged by its output before its update
+            (as ``"loss"``; counted as :meth:`Network.evaluate` counts).
         ``"val_loss"``, ``"val_accuracy"``
             With validation data: the loss and (for classification losses) the
             accuracy on it at the end of the epoch, exactly as

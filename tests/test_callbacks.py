@@ -217,14 +217,15 @@ def test_csv_logger_writes_every_epoch(tmp_path):
     net = spiral_net()
     history = net.fit(X, y, epochs=3, validation_split=0.2, callbacks=[CSVLogger(path)])
     rows = list(csv.reader(path.open()))
-    assert rows[0] == ["epoch", "loss", "val_loss", "val_accuracy", "lr", "time"]
+    assert rows[0] == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr",
+                       "time"]
     assert [int(r[0]) for r in rows[1:]] == [0, 1, 2]
-    assert [float(r[2]) for r in rows[1:]] == history.val_loss      # repr: exact
+    assert [float(r[3]) for r in rows[1:]] == history.val_loss      # repr: exact
     net.fit(X, y, epochs=2, callbacks=[CSVLogger(path, append=True)])
     rows = list(csv.reader(path.open()))
     assert len(rows) == 6 and rows[4][0] == "0"                        # no 2nd header
     net.fit(X, y, epochs=1, callbacks=[CSVLogger(path, separator=";")])
-    assert path.read_text().splitlines()[0] == "epoch;loss;lr;time"
+    assert path.read_text().splitlines()[0] == "epoch;loss;accuracy;lr;time"
 
 
 def test_csv_logger_keeps_the_epochs_before_an_error(tmp_path):

@@ -61,7 +61,8 @@ def run_in_terminal(code):
 
 
 def epoch_lines(text):
-    return re.findall(r"epoch (\d)/2  loss \d\.\d{6}  val_loss \d\.\d{6}  "
+    return re.findall(r"epoch (\d)/2  loss \d\.\d{6}  accuracy [01]\.\d{4}  "
+                      r"val_loss \d\.\d{6}  "
                       r"val_accuracy [01]\.\d{4}  lr 0\.001  [\d.]+ m?s  "
                       r"[\d,]+ samples/s",
                       text)

@@ -10,7 +10,7 @@ import pytest
 
 import nncore
 from nncore import _fit_data
-from nncore.callbacks import Callback, EarlyStopping, LambdaCallback
+from nncore.callbacks import Callback, EarlyStopping, LambdaCallback, ReduceLROnPlateau
 from nncore.datasets import make_spiral
 
 from _helpers import assert_same_state, state_of
@@ -50,7 +50,8 @@ def test_val_loss_is_what_evaluate_reports_after_each_epoch():
         assert val_loss == result["loss"] and val_acc == result["accuracy"]
     assert history.val_loss == [s[0] for s in seen]
     assert history.history["val_accuracy"] == [s[1] for s in seen]
-    assert list(history.history) == ["loss", "val_loss", "val_accuracy", "lr", "time"]
+    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy", "lr",
+                                     "time"]
 
 
 def test_validation_weights_are_used():
@@ -159,6 +160,46 @@ def test_bad_validation_arguments_change_nothing(kwargs, error, match):
     with pytest.raises(error, match=match):
         net.fit(X, y, epochs=2, **kwargs)
     assert_same_state(before, state_of(net))
+
+
+# ------------------------------------------------------------- training accuracy
+@pytest.mark.parametrize("case", ["labels", "probabilities", "binary"])
+@pytest.mark.parametrize("width", [3, 40])
+def test_training_accuracy_judges_each_batch_before_its_update(case, width):
+    """history["accuracy"]: the weighted share of rows right, each batch by its output
+    before its update, in both layouts (a 3-wide network trains feature-major, a
+    40-wide one row-major); the reference evaluates and then trains batch by batch."""
+    from nncore._dispatch import kernels
+    rng = np.random.default_rng(0)
+    n, B, k = 100, 16, 3
+    X = rng.normal(size=(n, 4))
+    y = {"labels": rng.integers(0, k, n),
+         "probabilities": rng.dirichlet(np.ones(k), n),
+         "binary": rng.integers(0, 2, (n, k)).astype(float)}[case]
+    w = rng.uniform(0.5, 2, n)
+    loss = "binary_cross_entropy" if case == "binary" else "cross_entropy"
+
+    def make():
+        return nncore.Network([nncore.Dense(4, width, "tanh"), nncore.Dense(width, k)],
+                              loss=loss, dtype="float64", seed=0)
+
+    net = make()
+    assert kernels.feature_major(net._sizes, net.dtype) == (width == 3)
+    history = net.fit(X, y, epochs=2, batch_size=B, shuffle=False, sample_weight=w,
+                      optimizer=nncore.SGD(0.5))
+    ref, opt = make(), nncore.SGD(0.5)
+    for epoch in range(2):
+        hits = 0.0
+        for start in range(0, n, B):
+            rows = slice(start, start + B)
+            right = ref.evaluate(X[rows], y[rows], sample_weight=w[rows])["accuracy"]
+            hits += right * w[rows].sum()
+            ref.fit(X[rows], y[rows], batch_size=B, shuffle=False,
+                    sample_weight=w[rows], optimizer=opt)
+        assert history.history["accuracy"][epoch] == pytest.approx(hits / w.sum(),
+                                                                   rel=1e-12)
+    np.testing.assert_array_equal(ref._flat, net._flat)
+    assert 0 < history.history["accuracy"][0] < 1
 
 
 # ---------------------------------------------------------------- class weights
@@ -318,7 +359,7 @@ def test_callbacks_see_every_epoch_in_order():
     assert [ev[:3] for ev in events] == expected
     ends = [ev[3] for ev in events if ev[:2] == ("a", "epoch_end")]
     assert [logs["loss"] for logs in ends] == history.loss
-    assert all(list(logs) == ["loss", "lr", "time"] for logs in ends)
+    assert all(list(logs) == ["loss", "accuracy", "lr", "time"] for logs in ends)
     assert events[-1][3] == ends[-1]                   # train_end gets the last logs
 
 
@@ -382,7 +423,7 @@ def test_ctrl_c_inside_a_callback_raises_there_and_keeps_the_completed_epochs():
     ([EarlyStopping], TypeError, r"callbacks\[0\]"),
     (EarlyStopping, TypeError, "callbacks"),
     ([EarlyStopping(monitor="val_loss")], ValueError, "validation_data"),
-    ([EarlyStopping(monitor="accuracy")], ValueError, "'accuracy'"),
+    ([ReduceLROnPlateau(monitor="val_accuracy")], ValueError, "'val_accuracy'"),
     ("verbose", ValueError, "verbose"),
 ])
 def test_bad_callbacks_change_nothing(callbacks, error, match):
