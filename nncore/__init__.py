@@ -6,10 +6,12 @@
 
 See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
+from . import callbacks, schedules
+from .history import History, TrainingDiverged
 from .io import load
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
-from .network import History, Network, TrainingDiverged
+from .network import Network
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .threads import get_num_threads, set_num_threads
 
@@ -18,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "LOSSES", "Adam", "AdamW", "Dense", "History", "Network",
     "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "get_num_threads", "load",
-    "set_num_threads", "__version__",
+    "set_num_threads", "__version__", "callbacks", "schedules",
 ]
