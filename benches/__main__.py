@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "busy": "busy",
     "threads": "threads",
     "epoch-overhead": "epoch_overhead",
+    "fit-loop": "fit_loop",
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
     "fit-many": "fit_many",
@@ -48,6 +49,7 @@ Examples:
   python -m benches busy                          # training with one core held busy
   python -m benches threads                       # two networks in two Python threads
   python -m benches epoch-overhead                # Network.fit's Python cost per epoch
+  python -m benches fit-loop --against ../main    # the same, and tiny's rate, A/B
   python -m benches ceiling                       # the best 1-thread matmul here
   python -m benches tune-gemm                     # nncore's products, own loop vs BLAS
   python -m benches fit-many                      # fit_many against K fit calls

@@ -6,11 +6,13 @@
 
 See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
+from . import callbacks, schedules
+from .history import History, TrainingDiverged
 from .io import load
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
 from .many import fit_many
-from .network import History, Network, TrainingDiverged
+from .network import Network
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
 from .threads import get_num_threads, set_num_threads
 
@@ -19,6 +21,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "LOSSES", "Adam", "AdamW", "Dense", "History", "Network",
     "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "fit_many", "get_num_threads",
-    "load",
-    "set_num_threads", "__version__",
+    "load", "set_num_threads", "__version__", "callbacks", "schedules",
 ]

@@ -13,7 +13,9 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
               Py_ssize_t start, Py_ssize_t count, floating[::1] work not None,
               Py_ssize_t cap):
     """Weighted sums over one batch: out[:n_params] = sum_i w_i dl_i/dparams,
-    out[n_params] = sum_i w_i l_i, out[n_params + 1] = sum_i w_i.
+    out[n_params] = sum_i w_i l_i, out[n_params + 1] = sum_i w_i, out[n_params + 2]
+    = the sum of w_i over the rows classified right (batch_hits; 0 for the other
+    losses), by the output before any update.
 
     The batch is rows ``order[start:start + count]`` of X (gathered into ``work``
     as load_batch gathers a batch), or rows ``start`` .. ``start + count - 1`` read
@@ -22,12 +24,12 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
     sums of their union, whose mean gradient is out[:n_params] / out[n_params + 1].
     ``count`` 0 (or a batch whose weights are all zero) gives zeros. Always the
     row-major passes, whatever the layout train_batches would take. ``work`` holds
-    ``workspace_size(sizes, cap)`` values, cap >= count; ``out`` n_params + 2 or
-    more (values after n_params + 1 are left alone).
+    ``workspace_size(sizes, cap)`` values, cap >= count; ``out`` n_params + 3 or
+    more (values after n_params + 2 are left alone).
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, i, src
     cdef Py_ssize_t n_params = params.shape[0]
-    cdef double weight = 0, lsum = 0
+    cdef double weight = 0, lsum = 0, hits = 0
     cdef BatchSource batch
     cdef const floating* Xb = &X[0, 0]     # (set by load_batch when count > 0)
     cdef const floating* Tb = NULL
@@ -39,8 +41,8 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
     if X.shape[1] != sizes[0] or n < 1:
         raise ValueError("kernel: X does not match the first layer")
     _check_targets(loss, n, K, T, labels, sample_weight, False)
-    if out.shape[0] < n_params + 2:
-        raise ValueError("kernel: out must hold n_params + 2 values")
+    if out.shape[0] < n_params + 3:
+        raise ValueError("kernel: out must hold n_params + 3 values")
     if count < 0 or count > cap or cap < 1 or work.shape[0] < workspace_size(sizes, cap):
         raise ValueError("kernel: workspace too small for the batch")
     if start < 0 or start + count > (order.shape[0] if order is not None else n):
@@ -80,12 +82,16 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
                                   layer_A(&work[0], &sizes[0], L, cap, &acts[0], L),
                                   Tb, lb, wb, 1.0,
                                   delta_buffer(&work[0], &sizes[0], L, cap, 0))
+            hits = batch_hits(loss, count, K,
+                              layer_A(&work[0], &sizes[0], L, cap, &acts[0], L), K, 1,
+                              Tb, batch.kt, lb, wb)
             backward_pass(<floating*>&params[0], outp, &sizes[0], &acts[0], L, Xb, count,
                           &work[0], cap, 0, NULL, 0, NULL, NULL)
         else:
             memset(outp, 0, n_params * sizeof(floating))
         outp[n_params] = <floating>lsum
         outp[n_params + 1] = <floating>weight
+        outp[n_params + 2] = <floating>hits
 
 
 def apply_gradient(floating[::1] params not None, floating[::1] grads not None,

@@ -104,11 +104,12 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
                        const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
                        const floating* w,
                        double norm, const OptimizerConfig* cfg, Py_ssize_t t,
-                       floating* state1, floating* state2) noexcept nogil:
+                       floating* state1, floating* state2, double* hits) noexcept nogil:
     """One training step of a narrow network whose batch (rows samples) is already in
     the workspace feature-major (sizes[0] x stride, see gather_rows): forward, loss,
     backward and each layer's update, as forward_pass, loss_and_delta and
-    backward_pass do row-major. Returns the batch's loss (loss_and_delta's value)."""
+    backward_pass do row-major. Returns the batch's loss (loss_and_delta's value);
+    ``hits`` as in train_step."""
     cdef Py_ssize_t l, i, j, fi, fo, off, which = 0, K = sizes[L]
     cdef const floating* A_prev = work
     cdef const floating* W = params
@@ -136,6 +137,8 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
                             scratch)
     if not isfinite(batch_loss):
         return batch_loss
+    if hits != NULL:
+        hits[0] += batch_hits(loss, rows, K, A_prev, 1, stride, T, kt, labels, w)
     for j in range(K):
         for i in range(rows, stride):
             D[j * stride + i] = 0

@@ -419,20 +419,23 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
                    Py_ssize_t loss, const floating[:, ::1] X not None,
                    const floating[:, ::1] T, const Py_ssize_t[::1] labels,
                    const floating[::1] sample_weight, floating[::1] work not None,
-                   Py_ssize_t cap):
+                   Py_ssize_t cap, floating[:, ::1] out=None):
     """Loss of the whole of X (weighted mean over rows) and, unless ``grads`` is
     None, its gradient with respect to ``params`` written to ``grads`` (same layout).
 
     Targets: ``T`` (n, k) floats or ``labels`` (n,) class indices, the other None.
     ``sample_weight`` None means unit weights. Processed in chunks of ``cap`` rows;
     chunk gradients are normalised by the total weight so that they add up.
+    ``out`` (n, sizes[-1]), unless None, receives the raw output of the same forward
+    pass (as ``forward`` writes it): an evaluation's loss and accuracy from one pass.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, start, rows
     cdef double norm = 0, total = 0
     cdef const floating* Tp
     cdef const Py_ssize_t* lp
     cdef const floating* wp
-    cdef bint want_grads = grads is not None
+    cdef floating* A
+    cdef bint want_grads = grads is not None, want_out = out is not None
     _check_net(sizes, acts, params.shape[0])
     K = sizes[L]
     if X.shape[1] != sizes[0] or n < 1:
@@ -440,6 +443,8 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
     _check_targets(loss, n, K, T, labels, sample_weight, True)
     if want_grads and grads.shape[0] != params.shape[0]:
         raise ValueError("kernel: grads does not match params")
+    if want_out and (out.shape[0] != n or out.shape[1] != K):
+        raise ValueError("kernel: out does not match X and the output layer")
     if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
         raise ValueError("kernel: workspace too small")
     _ensure_blas(_may_use_blas(sizes, cap))
@@ -455,9 +460,10 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
             wp = &sample_weight[start] if sample_weight is not None else NULL
             forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
                          &work[0], cap)
-            total += loss_and_delta(loss, rows, K,
-                                    layer_A(&work[0], &sizes[0], L, cap, &acts[0], L),
-                                    Tp, lp, wp, norm,
+            A = layer_A(&work[0], &sizes[0], L, cap, &acts[0], L)
+            if want_out:
+                memcpy(&out[start, 0], A, rows * K * sizeof(floating))
+            total += loss_and_delta(loss, rows, K, A, Tp, lp, wp, norm,
                                     delta_buffer(&work[0], &sizes[0], L, cap, 0))
             if want_grads:
                 backward_pass(<floating*>&params[0], &grads[0], &sizes[0], &acts[0], L,
@@ -530,7 +536,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                   floating[::1] work not None, Py_ssize_t batch_size,
                   Py_ssize_t first_batch, Py_ssize_t n_batches, dict optimizer not None,
                   floating[::1] state1, floating[::1] state2, Py_ssize_t step,
-                  double loss_sum=0, double weight_sum=0):
+                  double loss_sum=0, double weight_sum=0, double[::1] hits=None):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
     Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one may be shorter);
@@ -550,6 +556,11 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     weights are all zero is skipped without a step), and ``Status.OK`` or
     ``Status.NONFINITE_LOSS`` when a batch's loss was NaN or infinite (that batch's
     update is not applied and it is not counted as finished).
+
+    ``hits`` (one value), unless None: for the classification losses, each finished
+    batch's weighted count of rows classified right by its output before its update
+    is added to ``hits[0]`` (an epoch's running accuracy is that over
+    ``weight_sum``).
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, b, rows, done = 0, steps = 0
     cdef bint fm = fm_layout(&sizes[0], L)     # see feature_major
@@ -567,8 +578,13 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef floating* s1
     cdef floating* s2
     cdef bint prefetch
+    cdef double* hits_p = NULL
     _check_training(params, grads, sizes, acts, loss, X, T, labels, sample_weight, order,
                     work, batch_size, first_batch, n_batches, &cfg, state1, state2)
+    if hits is not None:
+        if hits.shape[0] < 1:
+            raise ValueError("kernel: hits must hold one value")
+        hits_p = &hits[0]
     s1 = &state1[0] if state1 is not None and state1.shape[0] else NULL
     s2 = &state2[0] if state2 is not None and state2.shape[0] else NULL
     src.X = &X[0, 0]
@@ -602,7 +618,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 continue
             batch_loss = train_step(&params[0], &grads[0], &sizes[0], &acts[0], L, loss,
                                     fm, Xb, rows, Tb, src.kt, lb, wb, weight,
-                                    &work[0], cap, &cfg, step + steps + 1, s1, s2)
+                                    &work[0], cap, &cfg, step + steps + 1, s1, s2,
+                                    hits_p)
             if not isfinite(batch_loss):
                 status = NONFINITE_LOSS
                 break

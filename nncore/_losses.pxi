@@ -141,3 +141,46 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
             row /= k
         total += wi * row
     return total / norm
+
+
+cdef double batch_hits(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
+                       const floating* out, Py_ssize_t rs, Py_ssize_t cs,
+                       const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
+                       const floating* w) noexcept nogil:
+    """Sum of w_i (1 without weights) over the rows classified right, as
+    ``losses.accuracy`` counts them: cross_entropy, the first largest output against
+    the label (or against the first largest value of the probability row T_i);
+    binary_cross_entropy, every output > 0 against T > 0.5. Output (i, j) is
+    out[i * rs + j * cs]: rs = K, cs = 1 row-major, rs = 1, cs = the row length
+    feature-major. 0 for the other losses."""
+    cdef Py_ssize_t i, j, arg, truth
+    cdef floating best
+    cdef double total = 0
+    cdef bint hit
+    if loss != CROSS_ENTROPY and loss != BINARY_CROSS_ENTROPY:
+        return 0
+    for i in range(rows):
+        if loss == CROSS_ENTROPY:
+            arg = 0
+            best = out[i * rs]
+            for j in range(1, K):
+                if out[i * rs + j * cs] > best:
+                    best = out[i * rs + j * cs]
+                    arg = j
+            if labels != NULL:
+                truth = labels[i]
+            else:
+                truth = 0
+                for j in range(1, kt):
+                    if T[i * kt + j] > T[i * kt + truth]:
+                        truth = j
+            hit = arg == truth
+        else:
+            hit = True
+            for j in range(K):
+                if (out[i * rs + j * cs] > 0) != (T[i * kt + j] > 0.5):
+                    hit = False
+                    break
+        if hit:
+            total += w[i] if w != NULL else 1.0
+    return total

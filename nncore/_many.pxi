@@ -36,7 +36,7 @@ def train_many(list params not None, list grads not None, list state1 not None,
                Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t n_batches,
                list optimizers not None, Py_ssize_t[::1] steps not None,
                Py_ssize_t[::1] active not None, double[::1] loss_sums not None,
-               double[::1] weight_sums not None):
+               double[::1] weight_sums not None, double[::1] hits):
     """train_batches for K networks of the same layer sizes, activations and loss, on
     the same batches: each batch is loaded once (load_batch), then each active network
     takes train_step on it, as train_batches would (the same passes in the same
@@ -47,7 +47,9 @@ def train_many(list params not None, list grads not None, list state1 not None,
     train_batches takes them (one update rule). Per network k, in place:
     ``steps[k]`` counts its updates (the next is number steps[k] + 1),
     ``loss_sums[k]`` and ``weight_sums[k]`` add up (batch loss x batch weight) and
-    the batch weights of its finished batches, and ``active[k]`` is 1 while it
+    the batch weights of its finished batches, ``hits[k]`` (unless ``hits`` is None)
+    their weighted rows classified right (as train_batches counts them), and
+    ``active[k]`` is 1 while it
     trains: a batch whose loss is not finite sets it to -1 - (that batch's index)
     and leaves the network as before that batch; other networks are skipped.
 
@@ -70,10 +72,13 @@ def train_many(list params not None, list grads not None, list state1 not None,
     cdef floating** S2
     cdef bint prefetch
     cdef floating[::1] p_k, g_k, s1_k, s2_k
+    cdef double* hits_p = NULL
     if Kn < 1 or len(optimizers) != Kn or steps.shape[0] != Kn or \
             active.shape[0] != Kn or loss_sums.shape[0] != Kn or \
-            weight_sums.shape[0] != Kn:
+            weight_sums.shape[0] != Kn or (hits is not None and hits.shape[0] != Kn):
         raise ValueError("kernel: per-network arguments must have one entry per network")
+    if hits is not None:
+        hits_p = &hits[0]
     P = <floating**>malloc(4 * Kn * sizeof(floating*))
     cfg = <OptimizerConfig*>malloc(Kn * sizeof(OptimizerConfig))
     if P == NULL or cfg == NULL:
@@ -133,7 +138,7 @@ def train_many(list params not None, list grads not None, list state1 not None,
                     batch_loss = train_step(P[k], G[k], &sizes[0], &acts[0], L, loss, fm,
                                             Xb, rows, Tb, src.kt, lb, wb, weight,
                                             &work[0], cap, &cfg[k], steps[k] + 1, S1[k],
-                                            S2[k])
+                                            S2[k], hits_p + k if hits_p != NULL else NULL)
                     if not isfinite(batch_loss):
                         active[k] = -1 - b
                         continue

@@ -171,22 +171,28 @@ cdef double train_step(floating* params, floating* grads, const Py_ssize_t* size
                        Py_ssize_t kt, const Py_ssize_t* labels, const floating* w,
                        double weight, floating* work, Py_ssize_t cap,
                        const OptimizerConfig* cfg, Py_ssize_t t, floating* state1,
-                       floating* state2) noexcept nogil:
+                       floating* state2, double* hits) noexcept nogil:
     """One optimizer step (number t) on one batch of ``rows`` rows (see load_batch):
     forward, the fused loss and output delta, backward with each layer's update.
 
     ``weight``: the batch's sum of weights, by which its loss is normalised. Feature-
     major (``feature_major``), the batch is already in the workspace (X unused). Returns the
-    batch's loss; when that is not finite, no parameter has changed.
+    batch's loss; when that is not finite, no parameter has changed. ``hits``, unless
+    NULL, gets the batch's weighted count of rows classified right (batch_hits) by the
+    output before the update added to it.
     """
     cdef double batch_loss
+    cdef floating* out
     if feature_major:
         return fm_step(params, grads, sizes, acts, L, loss, rows, work, cap, T, kt,
-                          labels, w, weight, cfg, t, state1, state2)
+                          labels, w, weight, cfg, t, state1, state2, hits)
     forward_pass(params, sizes, acts, L, X, rows, work, cap)
-    batch_loss = loss_and_delta(loss, rows, sizes[L], layer_A(work, sizes, L, cap, acts, L),
-                                T, labels, w, weight, delta_buffer(work, sizes, L, cap, 0))
+    out = layer_A(work, sizes, L, cap, acts, L)
+    batch_loss = loss_and_delta(loss, rows, sizes[L], out, T, labels, w, weight,
+                                delta_buffer(work, sizes, L, cap, 0))
     if isfinite(batch_loss):
+        if hits != NULL:
+            hits[0] += batch_hits(loss, rows, sizes[L], out, sizes[L], 1, T, kt, labels, w)
         backward_pass(params, grads, sizes, acts, L, X, rows, work, cap, 0, cfg, t, state1,
                       state2)
     return batch_loss

@@ -1,6 +1,7 @@
-"""The machinery around the training loop of ``Network.fit``: deferring Ctrl-C to a
-point where the network is consistent, snapshots that undo a diverged epoch, and the
-number of batches per kernel call."""
+"""The machinery of the training loop (``nncore/_trainer.py``): deferring Ctrl-C to a
+point where the network is consistent, snapshots that undo a diverged epoch, the
+number of batches per kernel call and the order of an epoch's rows."""
+import contextlib
 import signal
 import threading
 
@@ -22,13 +23,15 @@ class SigintDeferred:
     """Within the block, SIGINT sets a flag instead of raising at an arbitrary point.
 
     The training loop looks at the flag between kernel calls, where the network is
-    consistent, and raises ``KeyboardInterrupt`` there. Only the main thread can
-    install signal handlers; elsewhere this does nothing (SIGINT goes to the main
-    thread anyway).
+    consistent, and raises ``KeyboardInterrupt`` there. Within :meth:`undeferred`
+    (the callbacks: user code, which may run long), SIGINT raises at once again. Only
+    the main thread can install signal handlers; elsewhere this does nothing (SIGINT
+    goes to the main thread anyway).
     """
 
     def __init__(self):
         self.fired = False
+        self.deferring = True
         self._old = None
 
     def __enter__(self):
@@ -44,7 +47,20 @@ class SigintDeferred:
         return self
 
     def _handler(self, signum, frame):
+        if not self.deferring:
+            raise KeyboardInterrupt
         self.fired = True
+
+    @contextlib.contextmanager
+    def undeferred(self):
+        """A block in which SIGINT raises KeyboardInterrupt where it lands (a Ctrl-C
+        deferred until now raises on entry)."""
+        self.raise_if_fired()
+        self.deferring = False
+        try:
+            yield
+        finally:
+            self.deferring = True
 
     def __exit__(self, exc_type, exc, tb):
         if self._old is not None:

@@ -46,15 +46,19 @@ import numpy as np
 
 from . import _validation
 from ._dispatch import kernels as _kernels
-from ._training import SigintDeferred, Snapshot, epoch_order
-from .history import History, TrainingDiverged
-from .optimizers import Adam, Optimizer, optimizer_from_name
+from ._progress import check_verbose
+from ._trainer import Trainer
+from ._training import epoch_order
+from .history import TrainingDiverged
 
 __all__ = ["fit_distributed", "shard_rows"]
 
-# Slots after the gradient in the buffer that is summed each step.
-_LOSS, _WEIGHT, _STOP = 0, 1, 2
-_EXTRA = 3
+# Slots after the gradient in the buffer that is summed each step: grad_sums's
+# loss, weight and hits, then the stop flag.
+_LOSS, _WEIGHT, _HITS, _STOP = 0, 1, 2, 3
+_EXTRA = 4
+# Steps between two updates of rank 0's progress bar.
+_PROGRESS_STEPS = 64
 
 
 def shard_rows(n_samples, rank, size, batch_size=32, shuffle=True):
@@ -96,13 +100,15 @@ def shard_rows(n_samples, rank, size, batch_size=32, shuffle=True):
 
 
 def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
-                    shuffle=True, sample_weight=None, verbose=0):
+                    shuffle=True, sample_weight=None, class_weight=None,
+                    validation_data=None, validation_split=0.0, callbacks=None,
+                    verbose=0):
     """Train ``net`` by synchronous data-parallel SGD over the ranks of ``comm``;
     ``net.fit(..., comm=comm)`` calls this.
 
-    Called on every rank of ``comm`` with the same arguments except the data: each
-    rank passes its own shard (see the module's notes for which rows make up each
-    global batch, and :func:`shard_rows` for a split that reproduces single-process
+    Called on every rank of ``comm`` with the same settings; each rank passes its own
+    shard of the data (see the module's notes for which rows make up each global
+    batch, and :func:`shard_rows` for a split that reproduces single-process
     training).
 
     Parameters
@@ -116,24 +122,29 @@ def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
         The shard's targets, as ``Network.fit`` takes them.
     comm : mpi4py.MPI.Intracomm
         For example ``MPI.COMM_WORLD``.
-    epochs : int, default 1
+    epochs, optimizer, shuffle, sample_weight, callbacks
+        As in ``Network.fit``; the same epochs, optimizer class and hyperparameters
+        and shuffle on every rank. Callbacks run on every rank with the same logs
+        (every value in them is summed over the ranks, but ``time``); training stops
+        when a callback stops it on any rank. Give callbacks that write files
+        (``CSVLogger``, ``ModelCheckpoint``) to rank 0 only.
     batch_size : int, default 32
         Local rows per step; a global batch holds ``comm.size * batch_size``.
-    optimizer : Optimizer or str, optional
-        As in ``Network.fit``; the same class and hyperparameters on every rank.
-    shuffle : bool, default True
-    sample_weight : array-like of shape (n_rows,), optional
-        The shard's weights; each step's loss and gradient are the weighted means
-        over the global batch.
-    verbose : int, default 0
-        Above 0, rank 0 prints a line per epoch.
+    class_weight : None or dict
+        As in ``Network.fit``; ``"balanced"`` would weigh the classes by this
+        shard's counts, so it is refused: pass the weights of the whole data set.
+    validation_data, validation_split
+        Each rank's own validation rows (all ranks or none); ``val_loss`` and
+        ``val_accuracy`` are over all of them.
+    verbose : {0, 1, 2}
+        Rank 0 reports; the others print nothing.
 
     Returns
     -------
     History
-        The same on every rank: per epoch the weighted mean loss over all ranks'
-        rows, and ``allreduce_time``, the seconds this rank spent in the Allreduce
-        per epoch (waiting for the slowest rank included).
+        The same on every rank, as ``Network.fit`` returns it, with one more key:
+        ``"allreduce_time"``, the seconds this rank spent in the Allreduce per epoch
+        (waiting for the slowest rank included).
 
     Raises
     ------
@@ -146,20 +157,14 @@ def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
         As in ``Network.fit``, on every rank at the same step.
     """
     MPI = _mpi_module(comm)
-    args = _agree(net, X, y, sample_weight, comm, epochs, batch_size, shuffle,
-                  optimizer)
+    trainer = _agree(comm, lambda: _DistributedTrainer(
+        net, comm, MPI, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+        shuffle=shuffle, sample_weight=sample_weight, class_weight=class_weight,
+        validation_data=validation_data, validation_split=validation_split,
+        callbacks=callbacks, verbose=verbose))
     # From here on every rank has agreed to train: a failure on one rank alone
     # ends the job.
-    try:
-        busy = net._busy()
-    except RuntimeError as exc:
-        _abort(comm, exc)
-    with busy:
-        try:
-            job = _Job(net, comm, MPI, args, verbose)
-        except Exception as exc:   # noqa: BLE001 (any local fault: end the job)
-            _abort(comm, exc)
-        return job.run()
+    return trainer.run()
 
 
 def _mpi_module(comm):
@@ -176,66 +181,28 @@ def _mpi_module(comm):
     return MPI
 
 
-def _local_check(net, X, y, sample_weight, epochs, batch_size, shuffle, optimizer):
-    """This rank's inputs checked and converted: a dict, or the error's text."""
-    from .network import Network
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be an nncore.Network; got {type(net).__name__}")
-    epochs = _validation.check_int(epochs, "epochs", 0)
-    batch_size = _validation.check_int(batch_size, "batch_size", 1,
-                                       _validation.BLAS_MAX)
-    shuffle = _validation.check_bool(shuffle, "shuffle")
-    if optimizer is None:
-        optimizer = net.optimizer if net.optimizer is not None else Adam()
-    elif isinstance(optimizer, str):
-        optimizer = optimizer_from_name(optimizer)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError("optimizer must be an nncore optimizer, the name of one, or "
-                        f"None; got {type(optimizer).__name__}")
-    optimizer._check()
-    owner = optimizer._owner() if optimizer._owner is not None else None
-    if owner is not None and owner is not net:
-        raise ValueError(f"this {type(optimizer).__name__} already holds the state of "
-                         "another network; create a new optimizer for this network")
-    Xc, T, labels, w = net._targets(X, y, sample_weight)
-    return {"X": Xc, "T": T, "labels": labels, "w": w, "epochs": epochs,
-            "batch_size": batch_size, "shuffle": shuffle, "optimizer": optimizer}
-
-
-def _agree(net, X, y, sample_weight, comm, epochs, batch_size, shuffle, optimizer):
-    """Check every rank's inputs and exchange the verdicts: each rank returns its
-    converted inputs, or every rank raises (the same error, naming the ranks)."""
+def _agree(comm, build):
+    """Build this rank's trainer (which checks and converts its inputs) and exchange
+    the verdicts: every rank returns its trainer, or every rank raises (the same
+    error, naming the ranks)."""
     rank = comm.Get_rank()
-    local, error = None, None
+    trainer, error = None, None
     try:
-        local = _local_check(net, X, y, sample_weight, epochs, batch_size, shuffle,
-                             optimizer)
+        trainer = build()
     except (TypeError, ValueError, MemoryError) as exc:
         error = exc
-    try:
-        shape = X.shape if hasattr(X, "shape") else np.shape(X)
-        width = int(shape[1]) if len(shape) == 2 else None
-    except (TypeError, ValueError, IndexError):   # _local_check has said why
-        width = None
-    mine = {"error": None if error is None else f"{type(error).__name__}: {error}",
-            "width": width, "rows": local["X"].shape[0] if local else 0}
-    if local is not None:
-        opt = local["optimizer"]
-        mine["settings"] = (
-            tuple(int(s) for s in net._sizes), tuple(int(a) for a in net._acts),
-            net.loss_name, net.dtype.name, local["epochs"], local["batch_size"],
-            local["shuffle"], type(opt).__name__, repr(opt))
-    everyone = comm.allgather(mine)
+    everyone = comm.allgather({
+        "error": None if error is None else f"{type(error).__name__}: {error}",
+        "settings": None if trainer is None else trainer.settings()})
     problems = [f"rank {r}: {v['error']}" for r, v in enumerate(everyone) if v["error"]]
-    widths = {r: v["width"] for r, v in enumerate(everyone)}
-    if len(set(widths.values())) > 1:
-        problems.insert(0, f"the shards of X differ in width (columns by rank: {widths})")
     if not problems:
-        names = ("layer sizes", "activations", "loss", "dtype", "epochs", "batch_size",
-                 "shuffle", "optimizer class", "optimizer")
-        for i, name in enumerate(names):
-            values = {r: v["settings"][i] for r, v in enumerate(everyone)}
-            if len(set(values.values())) > 1:
+        widths = {r: v["settings"]["width"] for r, v in enumerate(everyone)}
+        if len(set(widths.values())) > 1:
+            problems.append("the shards of X differ in width (columns by rank: "
+                            f"{widths})")
+        for name in everyone[0]["settings"]:
+            values = {r: v["settings"][name] for r, v in enumerate(everyone)}
+            if name not in ("width", "rows") and len(set(values.values())) > 1:
                 problems.append(f"the ranks disagree on the {name}: {values}")
     if problems:
         text = (f"fit_distributed (rank {rank} of {len(everyone)}): "
@@ -243,8 +210,8 @@ def _agree(net, X, y, sample_weight, comm, epochs, batch_size, shuffle, optimize
         if error is not None:
             raise type(error)(text) from error
         raise ValueError(text)
-    local["rows_by_rank"] = [v["rows"] for v in everyone]
-    return local
+    trainer.rows_by_rank = [v["settings"]["rows"] for v in everyone]
+    return trainer
 
 
 def _abort(comm, exc):
@@ -265,161 +232,186 @@ def _replica_digest(net, optimizer):
     return h.digest()
 
 
-class _Job:
-    """One fit_distributed call on one rank: the agreed inputs, the broadcast
-    replica, the buffers, and the epoch loop."""
+class _DistributedTrainer(Trainer):
+    """The training loop of ``Network.fit`` with each step's gradient summed over
+    the ranks (``_train_epoch``), validation summed over them (``_validate``) and
+    the decision to stop agreed (``_epoch``); everything else (checks, callbacks,
+    history, progress) is the Trainer's."""
 
-    def __init__(self, net, comm, MPI, args, verbose):
-        self.net, self.comm, self.MPI, self.verbose = net, comm, MPI, verbose
+    def __init__(self, net, comm, MPI, X, y, *, batch_size, class_weight, verbose,
+                 **kwargs):
+        from .network import Network
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be an nncore.Network; got {type(net).__name__}")
+        if isinstance(class_weight, str):
+            raise ValueError("class_weight='balanced' would weigh the classes by this "
+                             "rank's counts; with comm, pass a dict {label: weight} "
+                             "computed over the whole data set")
+        self.comm, self.MPI = comm, MPI
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        self.X, self.T = args["X"], args["T"]
-        self.labels, self.w = args["labels"], args["w"]
-        self.epochs, self.batch_size = args["epochs"], args["batch_size"]
-        self.shuffle, self.optimizer = args["shuffle"], args["optimizer"]
-        counts = args["rows_by_rank"]
-        self.n_total = sum(counts)
-        self.lo = sum(counts[:self.rank])
-        n, B = self.X.shape[0], self.batch_size
+        self.local_B = _validation.check_int(batch_size, "batch_size", 1,
+                                             _validation.BLAS_MAX)
+        verbose = check_verbose(verbose)
+        super().__init__(net, X, y, batch_size=batch_size, class_weight=class_weight,
+                         verbose=verbose if self.rank == 0 else 0, **kwargs)
+        self._verbose_asked = verbose
+        opt = self.optimizer
+        owner = opt._owner() if opt._owner is not None else None
+        if owner is not None and owner is not net:
+            raise ValueError(f"this {type(opt).__name__} already holds the state of "
+                             "another network; create a new optimizer for this network")
+        self.collective = None       # the exception every rank raises alike
+        self.collective_interrupt = False
+        self.allreduce_times = []
+
+    def settings(self):
+        """What every rank must agree on (and its shard's width and rows)."""
+        net, opt = self.net, self.optimizer
+        return {"width": self.rows.X.shape[1], "rows": self.rows.n,
+                "layer sizes": tuple(int(s) for s in net._sizes),
+                "activations": tuple(int(a) for a in net._acts),
+                "loss": net.loss_name, "dtype": net.dtype.name, "epochs": self.epochs,
+                "batch_size": self.local_B, "shuffle": self.shuffle,
+                "verbose": self._verbose_asked, "optimizer class": type(opt).__name__,
+                "optimizer": repr(opt), "validation": self.val is not None}
+
+    # ------------------------------------------------------------------ set-up
+    def _prepare(self):
+        super()._prepare()             # (binds the optimizer)
+        net, counts = self.net, self.rows_by_rank
+        if self.rank != 0:
+            net._restore_locked(self.comm.bcast(None, root=0))
+        else:
+            self.comm.bcast(net.state(), root=0)
+        self._configure()
+        n, B = self.rows.n, self.local_B
+        self.n_total, self.lo = sum(counts), sum(counts[:self.rank])
         self.G = self.size * B
         if self.shuffle:
-            self.steps = -(-self.n_total // self.G)
-            self.cap = min(self.G, n)
+            self.steps, self.cap = -(-self.n_total // self.G), min(self.G, n)
         else:
-            self.steps = max(-(-c // B) for c in counts)
-            self.cap = min(B, n)
+            self.steps, self.cap = max(-(-c // B) for c in counts), min(B, n)
         self._allocate(n)
-        self._broadcast()
 
     def _allocate(self, n):
-        net, dt, cap = self.net, self.net._dtype, self.cap
+        net, dt, cap = self.net, self.net.dtype, self.cap
         gather = self.shuffle and self.steps > 1
-        self.work = net._workspace(cap)
+        self.dwork = net._workspace(cap)
         self.buf = np.zeros(net.n_params + _EXTRA, dtype=dt)
         self.grads = self.buf[:net.n_params]
         self.perm = np.empty(self.n_total, np.intp) if gather else None
         if not gather:
             # Local batch b: rows b*B .. b*B+B-1 read in place (all rows in one
             # batch when shuffling has a single global batch to shuffle).
-            B = self.batch_size if not self.shuffle else n
+            B = self.local_B if not self.shuffle else n
             self.starts = np.arange(self.steps, dtype=np.intp) * B
             self.counts = np.clip(n - self.starts, 0, B)
-
-    def _broadcast(self):
-        net, opt = self.net, self.optimizer
-        opt._bind(net)
-        net._optimizer = opt
-        state = net.state() if self.rank == 0 else None
-        state = self.comm.bcast(state, root=0)
-        if self.rank != 0:
-            net._restore_locked(state)
 
     def _epoch_plan(self):
         """(order, starts, counts): this rank's rows of each global batch."""
         if self.perm is None:
             return None, self.starts, self.counts
         perm = epoch_order(self.net._rng, self.n_total, self.perm)
-        mine = (perm >= self.lo) & (perm < self.lo + self.X.shape[0])
+        mine = (perm >= self.lo) & (perm < self.lo + self.rows.n)
         order = perm[mine] - self.lo
         counts = np.bincount(np.flatnonzero(mine) // self.G, minlength=self.steps)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
         return order, starts, counts
 
+    # ------------------------------------------------------------------ the loop
     def run(self):
-        """The epochs; errors that every rank sees alike are raised here, anything
-        else aborts the job."""
-        history = History()
-        history.allreduce_time = []
-        self.net.history = history
-        outcome = None
         try:
-            outcome = self._epochs(history)
+            return super().run()
         except BaseException as exc:   # noqa: BLE001 (one rank alone: end the job)
+            if exc is self.collective or (self.collective_interrupt and
+                                          isinstance(exc, KeyboardInterrupt)):
+                raise
             _abort(self.comm, exc)
-        if outcome is not None:
-            raise outcome
-        return history
 
-    def _epochs(self, history):
-        """Train; return the exception to raise on every rank, or None."""
-        net, opt = self.net, self.optimizer
-        saved = Snapshot(net, opt)
-        settings, s1, s2 = opt._kernel_args()
-        with SigintDeferred() as sigint:
-            for epoch in range(self.epochs):
-                saved.take()
-                loss_sum, weight_sum, comm_time, stop = self._epoch(
-                    epoch, settings, s1, s2, sigint, saved)
-                if isinstance(stop, BaseException):
-                    return stop
-                if stop == "interrupted":
-                    # As Network.fit: the state after the last step, unless its
-                    # update was not finite; the epoch is not recorded.
-                    if not saved.live_is_finite():
-                        saved.restore()
-                    history.interrupted = True
-                    sigint.fired = False
-                    return KeyboardInterrupt()
-                if not saved.live_is_finite():
-                    saved.restore()
-                    return TrainingDiverged.during(
-                        "the parameters or optimizer state became NaN or infinite",
-                        epoch, self.steps - 1, opt.lr)
-                history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
-                history.allreduce_time.append(comm_time)
-                mismatch = self._check_replicas()
-                if mismatch is not None:
-                    return mismatch
-                if self.verbose and self.rank == 0:
-                    print(f"epoch {len(history.loss)}/{self.epochs}  "
-                          f"loss {history.loss[-1]:.6f}", flush=True)
-                if stop == "last step":
-                    history.interrupted = True
-                    sigint.fired = False
-                    return KeyboardInterrupt()
-        return None
+    def _raise_on_every_rank(self, exc):
+        self.collective = exc
+        raise exc
 
-    def _epoch(self, epoch, settings, s1, s2, sigint, saved):
-        """One epoch's steps: (loss_sum, weight_sum, seconds in Allreduce, stop).
-
-        stop: None; "interrupted" (Ctrl-C on some rank, seen by all in the summed
-        buffer: stopped after that step) or "last step" (the same, at the epoch's
-        last step); or the exception every rank raises."""
-        net, opt, buf, comm = self.net, self.optimizer, self.buf, self.comm
-        n_params = net.n_params
-        order, starts, counts = self._epoch_plan()
-        loss_code = net._loss_code
-        SUM, IN_PLACE = self.MPI.SUM, self.MPI.IN_PLACE
-        loss_sum = weight_sum = comm_time = 0.0
-        for b in range(self.steps):
-            _kernels.grad_sums(net._flat, buf, net._sizes, net._acts, loss_code,
-                               self.X, self.T, self.labels, self.w, order,
-                               starts[b], counts[b], self.work, self.cap)
-            buf[n_params + _STOP] = 1.0 if sigint.fired else 0.0
-            t0 = time.perf_counter()
-            comm.Allreduce(IN_PLACE, buf, op=SUM)
-            comm_time += time.perf_counter() - t0
-            batch_loss = float(buf[n_params + _LOSS])
-            batch_weight = float(buf[n_params + _WEIGHT])
-            if not math.isfinite(batch_loss):
-                saved.restore()
-                return loss_sum, weight_sum, comm_time, TrainingDiverged.during(
-                    "the loss became NaN or infinite", epoch, b, opt.lr)
-            if batch_weight > 0:    # else every row of the global batch weighs 0
-                _kernels.apply_gradient(net._flat, self.grads, s1, s2,
-                                        1.0 / batch_weight, settings, opt.step + 1)
-                opt.step += 1
-                loss_sum += batch_loss
-                weight_sum += batch_weight
-            if buf[n_params + _STOP] > 0:
-                stop = "last step" if b == self.steps - 1 else "interrupted"
-                return loss_sum, weight_sum, comm_time, stop
-        return loss_sum, weight_sum, comm_time, None
-
-    def _check_replicas(self):
+    def _epoch(self, epoch):
+        self.comm_time = 0.0
+        logs = super()._epoch(epoch)
+        # (after the History recorded the logs: it pads a key the logs lack)
+        self.allreduce_times.append(self.comm_time)
+        self.history.history["allreduce_time"] = list(self.allreduce_times)
+        stop = self.comm.allreduce(int(bool(self.net.stop_training)), op=self.MPI.MAX)
+        self.net.stop_training = bool(stop)
         digests = self.comm.allgather(_replica_digest(self.net, self.optimizer))
         differ = [r for r, d in enumerate(digests) if d != digests[0]]
         if differ:
-            return RuntimeError(
+            self._raise_on_every_rank(RuntimeError(
                 f"the replicas of ranks {differ} differ from rank 0's after the same "
-                "updates: this MPI's Allreduce did not give every rank the same sums")
-        return None
+                "updates (a callback that changed the optimizer on some ranks only, or "
+                "an MPI whose Allreduce does not give every rank the same sums)"))
+        return logs
+
+    def _validate(self):
+        loss, accuracy = super()._validate()
+        w = float(self.val_weights.sum()) if self.val_weights is not None else self.val.n
+        sums = np.array([loss * w, (accuracy or 0.0) * w, w])
+        self.comm.Allreduce(self.MPI.IN_PLACE, sums, op=self.MPI.SUM)
+        return sums[0] / sums[2], (None if accuracy is None else sums[1] / sums[2])
+
+    def _train_epoch(self, epoch):
+        """This epoch's steps; its logs so far (loss and, for the classification
+        losses, accuracy: each batch's before its update), over every rank's rows."""
+        net, opt, buf, comm = self.net, self.optimizer, self.buf, self.comm
+        n_params, rows = net.n_params, self.rows
+        order, starts, counts = self._epoch_plan()
+        SUM, IN_PLACE = self.MPI.SUM, self.MPI.IN_PLACE
+        progress = self.progress if self.progress is not None and self.progress.live \
+            else None
+        if self.progress is not None:
+            self.progress.epoch_begin(epoch)
+        loss_sum = weight_sum = hits = 0.0
+        for b in range(self.steps):
+            _kernels.grad_sums(net._flat, buf, net._sizes, net._acts, net._loss_code,
+                               rows.X, rows.T, rows.labels, rows.w, order, starts[b],
+                               counts[b], self.dwork, self.cap)
+            buf[n_params + _STOP] = 1.0 if self.sigint.fired else 0.0
+            t0 = time.perf_counter()
+            comm.Allreduce(IN_PLACE, buf, op=SUM)
+            self.comm_time += time.perf_counter() - t0
+            batch_loss = float(buf[n_params + _LOSS])
+            batch_weight = float(buf[n_params + _WEIGHT])
+            if not math.isfinite(batch_loss):
+                self.saved.restore()
+                self._raise_on_every_rank(TrainingDiverged.during(
+                    "the loss became NaN or infinite", epoch, b, self.lr))
+            if batch_weight > 0:    # else every row of the global batch weighs 0
+                _kernels.apply_gradient(net._flat, self.grads, self.s1, self.s2,
+                                        1.0 / batch_weight, self.settings, opt.step + 1)
+                opt.step += 1
+                loss_sum += batch_loss
+                weight_sum += batch_weight
+                hits += float(buf[n_params + _HITS])
+            if buf[n_params + _STOP] > 0 and b < self.steps - 1:
+                self._stop_on_every_rank()
+            if progress is not None and weight_sum and b % _PROGRESS_STEPS == 0:
+                progress.update(b + 1, loss_sum / weight_sum)
+        if not self.saved.live_is_finite():
+            self.saved.restore()
+            self._raise_on_every_rank(TrainingDiverged.during(
+                "the parameters or optimizer state became NaN or infinite (the loss "
+                "itself was still finite)", epoch, self.steps - 1, self.lr))
+        if buf[n_params + _STOP] > 0:
+            # Ctrl-C in the last step: the epoch is complete; the Trainer records it,
+            # then raises KeyboardInterrupt (on every rank).
+            self.collective_interrupt = True
+            self.sigint.fired = True
+        logs = {"loss": loss_sum / weight_sum if weight_sum else math.nan}
+        if self.classifies:
+            logs["accuracy"] = hits / weight_sum if weight_sum else math.nan
+        return logs
+
+    def _stop_on_every_rank(self):
+        """Ctrl-C on some rank, seen by all in the summed buffer: as Network.fit, the
+        state after the last step, unless its update was not finite."""
+        if not self.saved.live_is_finite():
+            self.saved.restore()
+        self.sigint.fired = False
+        self._raise_on_every_rank(KeyboardInterrupt())

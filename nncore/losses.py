@@ -75,3 +75,33 @@ def check_targets(loss, y, n_samples, n_outputs, dtype):
         raise ValueError("y must be in [0, 1] for binary_cross_entropy; got "
                          f"{T[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     return T, None
+
+
+def accuracy(loss, out, T, labels, weights=None):
+    """Accuracy of raw outputs for the classification losses, None for the others.
+
+    Parameters
+    ----------
+    loss : str
+    out : ndarray of shape (n, n_outputs)
+        The last layer's raw output (``Network.forward``).
+    T, labels : ndarray or None
+        Targets as :func:`check_targets` returns them (one of them None).
+    weights : ndarray of shape (n,), optional
+        Sample weights (float64): a weighted mean of the hits.
+
+    Returns
+    -------
+    float or None
+        cross_entropy: argmax of the output against the integer label (or the
+        argmax of the probability row); binary_cross_entropy: output > 0 (probability
+        > 0.5) against target > 0.5, every output of a row right.
+    """
+    if loss == "cross_entropy":
+        truth = labels if labels is not None else T.argmax(axis=1)
+        hit = out.argmax(axis=1) == truth
+    elif loss == "binary_cross_entropy":
+        hit = ((out > 0) == (T > 0.5)).all(axis=1)
+    else:
+        return None
+    return float(np.average(hit, weights=weights))

@@ -16,8 +16,11 @@ import numpy as np
 
 from . import _validation
 from ._dispatch import kernels as _kernels
+from ._fit_data import _validation_rows
 from ._memory import allocate as _allocate
+from ._trainer import _check_callbacks as check_callbacks
 from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
+from .callbacks import Callback
 from .history import History, TrainingDiverged
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
@@ -47,18 +50,27 @@ def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=T
         True: each epoch the rows are taken in one permutation drawn from ``seed``,
         the same for every network. False: rows in their stored order.
     sample_weight : array-like of shape (n_samples,), optional
-    validation_data, callbacks : None
-        Not supported yet.
+    validation_data : tuple, optional
+        ``(X_val, y_val)`` or ``(X_val, y_val, w_val)``: every network is evaluated
+        on it after every epoch, as ``Network.fit`` does (``"val_loss"`` and, for the
+        classification losses, ``"val_accuracy"`` in its logs and history).
+    callbacks : sequence, optional
+        One entry per network: None, a ``nncore.callbacks.Callback`` or a list of
+        them, called for that network as ``Network.fit`` calls them (a callback
+        object serves one network). A callback that sets ``stop_training`` stops
+        its network only; one that changes its optimizer's ``lr`` changes it from
+        the next epoch on.
     seed : int, optional
         Seeds the generator of the batch order (None: fresh entropy).
 
     Returns
     -------
     list of History
-        One per network, in order (also kept as each ``network.history``). A
-        network whose training diverged has ``history.diverged`` set to the
-        ``TrainingDiverged`` error (else None): it stopped there, restored to the end
-        of its last good epoch, while the others went on.
+        One per network, in order (also kept as each ``network.history``), with
+        ``Network.fit``'s keys (``"time"`` is the epoch of all K). A network whose
+        training diverged has ``history.diverged`` set to the ``TrainingDiverged``
+        error (else None): it stopped there, restored to the end of its last good
+        epoch, while the others went on.
 
     Raises
     ------
@@ -104,11 +116,12 @@ def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=T
     shuffle = _validation.check_bool(shuffle, "shuffle")
     if seed is not None:
         _validation.check_int(seed, "seed", 0)
-    if callbacks is not None or validation_data is not None:
-        # (they come with the training loop's callbacks and validation helpers)
-        raise TypeError("validation_data and callbacks are not supported by fit_many "
-                        "yet; pass None")
+    hooks = _check_callbacks(callbacks, len(nets))
     data = nets[0]._targets(X, y, sample_weight)
+    val = None if validation_data is None else _validation_rows(nets[0], validation_data)
+    keys = _metrics(nets[0], val)
+    for cb in (cb for per_net in hooks for cb in per_net):
+        cb._check_logs(keys)
     B = min(batch_size, data[0].shape[0])
     _validation.check_int(B, "batch_size (rows per batch)", 1, _validation.BLAS_MAX)
     with contextlib.ExitStack() as held:
@@ -119,7 +132,7 @@ def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=T
                 raise ValueError(f"networks[{i}]'s parameters hold NaN or inf: "
                                  "training cannot start from them")
         run = _Run(nets, opts, data, B, shuffle, np.random.default_rng(seed))
-        return run.train(epochs)
+        return run.train(epochs, val, hooks)
 
 
 def _check_networks(networks):
@@ -157,6 +170,39 @@ def _show(value, what):
     if what == "layer sizes":
         return "-".join(str(int(v)) for v in value)
     return repr(value)
+
+
+def _classifies(net):
+    return net.loss_name in ("cross_entropy", "binary_cross_entropy")
+
+
+def _metrics(net, val):
+    """The keys of each network's logs, as Network.fit logs them."""
+    keys = ["loss", "accuracy"] if _classifies(net) else ["loss"]
+    if val is not None:
+        keys += ["val_loss", "val_accuracy"] if _classifies(net) else ["val_loss"]
+    return keys + ["lr", "time"]
+
+
+def _check_callbacks(callbacks, K):
+    """One list of callbacks per network."""
+    if callbacks is None:
+        return [[] for _ in range(K)]
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError("callbacks must be a list with one entry per network (None, a "
+                        "Callback or a list of them); got "
+                        f"{type(callbacks).__name__}")
+    if len(callbacks) != K:
+        raise ValueError(f"callbacks must have one entry per network: {len(callbacks)} "
+                         f"for {K} networks")
+    hooks = [check_callbacks(entry) for entry in callbacks]
+    seen = {}
+    for k, per_net in enumerate(hooks):
+        for cb in per_net:
+            if seen.setdefault(id(cb), k) != k:
+                raise ValueError(f"the same {type(cb).__name__} is given to networks "
+                                 f"{seen[id(cb)]} and {k}; each network needs its own")
+    return hooks
 
 
 def _check_optimizers(optimizers, nets):
@@ -216,11 +262,14 @@ class _Run:
         self.steps = np.empty(K, np.intp)
         self.active = np.ones(K, np.intp)
         self.loss_sums, self.weight_sums = np.zeros(K), np.zeros(K)
+        # each network's weighted count of rows classified right this epoch
+        self.hits = np.zeros(K) if _classifies(nets[0]) else None
         for net, opt in zip(nets, opts):
             opt._bind(net)
             net._optimizer = opt
         self.saved = [Snapshot(net, opt) for net, opt in zip(nets, opts)]
         self.histories = [History() for _ in nets]
+        self._last_logs = {}
         for net, history in zip(nets, self.histories):
             net.history = history
             history.diverged = None
@@ -235,14 +284,77 @@ class _Run:
             s2.append(a2)
         return s1, s2
 
-    def train(self, epochs):
+    def train(self, epochs, val, hooks):
+        self.val, self.hooks = val, hooks
+        if val is not None:
+            net = self.nets[0]
+            self.val_out = np.empty((val.n, net.n_outputs), net.dtype)
+            self.val_weights = None if val.w is None else val.w.astype(np.float64)
+        keys = _metrics(self.nets[0], val)
+        params = {"epochs": epochs, "batch_size": self.B, "n_samples": self.X.shape[0],
+                  "n_batches": self.n_batches, "verbose": 0, "metrics": keys}
+        try:
+            self._train(epochs, params)
+        except KeyboardInterrupt:
+            for history in self.histories:
+                history.interrupted = True
+            raise
+        return self.histories
+
+    def _train(self, epochs, params):
         per_chunk = 1
         with SigintDeferred() as sigint:
+            for net, per_net in zip(self.nets, self.hooks):
+                net.stop_training = False
+                for cb in per_net:
+                    cb.network, cb.params = net, dict(params)
+            self._call(sigint, lambda k, cb: cb.on_train_begin({}))
             for epoch in range(epochs):
-                if not self.active.any():
+                if not (self.active == 1).any():
                     break
+                self._call(sigint, lambda k, cb: cb.on_epoch_begin(epoch, {}))
+                start = time.perf_counter()
                 per_chunk = self._epoch(epoch, per_chunk, sigint)
-        return self.histories
+                self._report(epoch, start, sigint)
+            self._call(sigint, lambda k, cb: cb.on_train_end(
+                self._last_logs.get(k, {})), everyone=True)
+
+    def _call(self, sigint, hook, everyone=False):
+        """hook(k, cb) for the callbacks of every network still training (every
+        network with ``everyone``), where Ctrl-C may land anywhere."""
+        with sigint.undeferred():
+            for k, per_net in enumerate(self.hooks):
+                if everyone or self.active[k] == 1:
+                    for cb in per_net:
+                        hook(k, cb)
+
+    def _report(self, epoch, start, sigint):
+        """Each trained network's logs: validation, callbacks, history; networks
+        whose callbacks stopped them are left out from the next epoch on."""
+        for k in np.flatnonzero(self.active == 1):
+            net = self.nets[k]
+            w = self.weight_sums[k]
+            logs = {"loss": self.loss_sums[k] / w if w else math.nan}
+            if self.hits is not None:
+                logs["accuracy"] = self.hits[k] / w if w else math.nan
+            if self.val is not None:
+                v = self.val
+                logs["val_loss"], accuracy = net._evaluate_checked(
+                    v.X, v.T, v.labels, v.w, self.val_out, self.val_weights)
+                if accuracy is not None:
+                    logs["val_accuracy"] = accuracy
+            logs["lr"] = float(self.settings[k]["lr"])
+            logs["time"] = time.perf_counter() - start
+            try:
+                with sigint.undeferred():
+                    for cb in self.hooks[k]:
+                        cb.on_epoch_end(epoch, logs)
+            finally:
+                self.histories[k].record(logs)     # the epoch is complete
+            self._last_logs[k] = logs
+            if net.stop_training:
+                self.active[k] = 0
+        sigint.raise_if_fired()
 
     def _epoch(self, epoch, per_chunk, sigint):
         nets, net = self.nets, self.nets[0]
@@ -252,6 +364,8 @@ class _Run:
         order = epoch_order(self.rng, self.X.shape[0], self.order) if self.gather \
             else self.order
         self.loss_sums[:] = 0
+        if self.hits is not None:
+            self.hits[:] = 0
         self.weight_sums[:] = 0
         batch = 0
         while batch < self.n_batches:
@@ -264,7 +378,7 @@ class _Run:
                 net._acts, net._loss_code, self.X, self.T, self.labels, self.w,
                 order, self.work, self.B, batch, count, self.settings, self.steps,
                 self.active,
-                self.loss_sums, self.weight_sums)
+                self.loss_sums, self.weight_sums, self.hits)
             elapsed = time.perf_counter() - t0
             for k, opt in enumerate(self.opts):
                 opt.step = int(self.steps[k])
@@ -275,8 +389,6 @@ class _Run:
             if sigint.fired and batch < self.n_batches:
                 self._interrupted(sigint)
         self._end_epoch(epoch)
-        if sigint.fired:
-            self._interrupted(sigint)
         return per_chunk
 
     def _stop_diverged(self, epoch):
@@ -299,16 +411,9 @@ class _Run:
                     "the parameters or optimizer state became NaN or infinite (the "
                     "loss itself was still finite)", epoch, self.n_batches - 1,
                     self.opts[k].lr))
-                continue
-            w = self.weight_sums[k]
-            history = self.histories[k]
-            history.loss.append(self.loss_sums[k] / w if w else math.nan)
-
 
     def _interrupted(self, sigint):
         for k in np.flatnonzero(self.active == 1):
             if not self.saved[k].live_is_finite():
                 self.saved[k].restore()
-        for history in self.histories:
-            history.interrupted = True
         sigint.raise_if_fired()

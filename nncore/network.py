@@ -1,4 +1,5 @@
-"""The Network: a stack of Dense layers, its parameters, workspaces and training loop.
+"""The Network: a stack of Dense layers, its parameters and workspaces, inference,
+and ``fit`` (a front for the epoch loop in ``nncore/_trainer.py``).
 
 The Python layer checks and converts inputs once, owns every buffer, and calls the
 compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it does no
@@ -6,10 +7,8 @@ per-batch arithmetic.
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
-import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -17,24 +16,26 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _validation
-from ._codes import Status as _Status
 from ._dispatch import kernels as _kernels
 from ._memory import allocate as _allocate
 from ._memory import format_bytes as _format_bytes
-from ._training import SigintDeferred as _SigintDeferred
-from ._training import Snapshot as _Snapshot
-from ._training import epoch_order as _epoch_order
-from ._training import next_chunk as _next_chunk
-from .history import History, TrainingDiverged
+from ._trainer import Trainer
+from .history import History
 from .layers import Dense, activation_code
-from .losses import check_loss, check_targets, loss_code
-from .optimizers import Adam, Optimizer, optimizer_from_name
+from .losses import accuracy, check_loss, check_targets, loss_code
+
+if TYPE_CHECKING:
+    from .callbacks import Callback
+    from .optimizers import Optimizer
 
 if TYPE_CHECKING:
     import onnx
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
+# Workspaces kept per network, most recently used first: training and validation
+# (or fit and evaluate in turn) each keep theirs, and memory stays bounded.
+_WORKSPACES_KEPT = 3
 
 
 class Network:
@@ -53,6 +54,14 @@ class Network:
     seed : int or None, default None
         Seeds the generator used for weight initialisation and for shuffling in
         ``fit``: the same seed and data give the same weights, bit for bit.
+
+    Attributes
+    ----------
+    history : History or None
+        What the last ``fit`` call recorded.
+    stop_training : bool
+        Set by a callback during ``fit`` to end training after the current epoch;
+        ``fit`` resets it when it starts.
 
     Examples
     --------
@@ -122,8 +131,11 @@ class Network:
         self._workspaces = {}
         self._optimizer = None
         self._lock = threading.Lock()
+        self._holder = None      # thread id of the holder of _lock (see _busy)
+        self._fitting = False
         self.history = None
         self.metadata = {}
+        self.stop_training = False
 
     # ------------------------------------------------------------------ properties
     @property
@@ -285,13 +297,19 @@ class Network:
 
     # ---------------------------------------------------------------- internals
     def _busy(self):
+        me = threading.get_ident()
+        if self._holder == me:
+            # The thread that holds the network already: fit's callbacks, which run
+            # in the training thread and may call evaluate, state or restore.
+            return _Release(None)
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this Network is in use by another thread; use one "
                                "network per thread, or serialise the calls")
-        return _Release(self._lock)
+        self._holder = me
+        return _Release(self)
 
     def _workspace(self, rows):
-        work = self._workspaces.get(rows)
+        work = self._workspaces.pop(rows, None)
         if work is None:
             what = f"the workspace for batches of {rows} rows"
             # Far beyond any memory, and beyond what the kernel's Py_ssize_t
@@ -303,7 +321,9 @@ class Network:
                     f"{_format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
                              what)
-            self._workspaces = {rows: work}   # keep only the latest size
+            while len(self._workspaces) >= _WORKSPACES_KEPT:
+                del self._workspaces[next(iter(self._workspaces))]   # least recent
+        self._workspaces[rows] = work        # (re)inserted last: most recent
         return work
 
     def _check_X(self, X):
@@ -327,9 +347,8 @@ class Network:
         """forward on an X already checked and converted by _check_X."""
         with self._busy():
             out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
-            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
             _kernels.forward(self._flat, self._sizes, self._acts, X, out,
-                             self._workspace(cap), cap)
+                             *self._evaluation_workspace(X.shape[0]))
         return out
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -397,11 +416,10 @@ class Network:
     def _loss_and_grads_checked(self, X, T, labels, w, want_grads):
         """loss_and_grads on arrays already checked and converted by _targets."""
         with self._busy():
-            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
             grads = np.empty_like(self._flat) if want_grads else None
             value = _kernels.loss_and_grads(
                 self._flat, grads, self._sizes, self._acts, self._loss_code, X, T,
-                labels, w, self._workspace(cap), cap)
+                labels, w, *self._evaluation_workspace(X.shape[0]))
         if not want_grads:
             return float(value)
         out, offset = [], 0
@@ -414,6 +432,8 @@ class Network:
                  sample_weight: ArrayLike | None = None) -> dict[str, float]:
         """Loss and, for classification losses, accuracy on (X, y).
 
+        Both come from one forward pass; the loss is the one :meth:`loss` returns.
+
         Returns
         -------
         dict
@@ -423,24 +443,37 @@ class Network:
             hit when every probability > 0.5 agrees with its target > 0.5.
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
-        result = {"loss": self._loss_and_grads_checked(X, T, labels, w, False)}
-        if self._loss in ("cross_entropy", "binary_cross_entropy"):
-            scores = self._forward_checked(X)
-            if self._loss == "cross_entropy":
-                truth = labels if labels is not None else T.argmax(axis=1)
-                hit = scores.argmax(axis=1) == truth
-            else:
-                hit = ((scores > 0) == (T > 0.5)).all(axis=1)
-            # the weights as checked and converted, as the loss used them
-            w = w.astype(np.float64) if w is not None else None
-            result["accuracy"] = float(np.average(hit, weights=w))
-        return result
+        # the weights as checked and converted, as the loss used them
+        weights = w.astype(np.float64) if w is not None else None
+        loss, acc = self._evaluate_checked(X, T, labels, w, None, weights)
+        return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
+
+    def _evaluate_checked(self, X, T, labels, w, out, weights, work=None):
+        """(loss, accuracy or None) on arrays checked by _targets, from one forward
+        pass; ``out`` (n, n_outputs) receives the raw output (None: allocated);
+        ``work``: the pair from _evaluation_workspace (None: from the cache)."""
+        with self._busy():
+            if out is None:
+                out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
+            buf, cap = self._evaluation_workspace(X.shape[0]) if work is None else work
+            loss = _kernels.loss_and_grads(
+                self._flat, None, self._sizes, self._acts, self._loss_code, X, T, labels,
+                w, buf, cap, out)
+        return float(loss), accuracy(self._loss, out, T, labels, weights)
+
+    def _evaluation_workspace(self, n):
+        """(workspace, rows per chunk) for a pass over ``n`` rows."""
+        cap = min(n, _EVAL_CHUNK_ROWS)
+        return self._workspace(cap), cap
 
     # ---------------------------------------------------------------- training
     def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
             optimizer: Optimizer | str | None = None, shuffle: bool = True,
-            sample_weight: ArrayLike | None = None, verbose: bool = False,
-            comm: Any = None) -> History:
+            sample_weight: ArrayLike | None = None,
+            class_weight: str | dict[int, float] | None = None,
+            validation_data: tuple | None = None, validation_split: float = 0.0,
+            callbacks: Sequence[Callback] | None = None,
+            verbose: int | bool = 0, comm: Any = None) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -456,7 +489,8 @@ class Network:
             Keeps its state between calls. None continues with the optimizer of the
             previous ``fit`` call, or a new ``Adam()`` on the first call. A name
             (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``) means a new one with
-            default hyperparameters.
+            default hyperparameters. Its ``lr`` is read at the start of every epoch
+            (callbacks may change it); the other settings once per call.
         shuffle : bool, default True
             True: each epoch takes the rows in a permutation drawn from the network's
             seeded generator. False: batches are rows ``[0:B]``, ``[B:2B]``, ..., the
@@ -464,8 +498,32 @@ class Network:
         sample_weight : array-like of shape (n_samples,), optional
             Each batch's loss is its weighted mean; a batch whose weights are all
             zero is skipped.
-        verbose : bool, default False
-            Print the loss after each epoch.
+        class_weight : None, "balanced" or dict {label: weight}, optional
+            For ``cross_entropy`` with integer labels and ``binary_cross_entropy``
+            with one output and targets 0 or 1: each row's weight is multiplied by
+            its class's (classes left out of the dict weigh 1; every label in the
+            dict must occur in y). ``"balanced"`` weighs class c by ``n_samples /
+            (n_classes * count_c)`` over the training rows, scikit-learn's formula.
+            Not applied to the validation rows.
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val)
+            Evaluated after every epoch (one forward pass): ``"val_loss"`` (and
+            ``"val_accuracy"`` for the classification losses) in the logs and the
+            history, exactly as :meth:`evaluate` reports them.
+        validation_split : float in [0, 1), default 0
+            Hold out ``ceil(validation_split * n_samples)`` rows as validation data
+            instead: drawn at random (stratified by class for the classification
+            losses: each class gives its share) from a generator derived from the
+            network's seed, so the same network and data hold out the same rows in
+            every call; the shuffling generator is not touched. The held-out rows
+            keep their sample weights. Not together with ``validation_data``.
+        callbacks : list of nncore.callbacks.Callback, optional
+            Called at the start and end of training and of every epoch, in list
+            order (see :mod:`nncore.callbacks`).
+        verbose : {0, 1, 2}, default 0
+            0 prints nothing; 2 one line per epoch; 1 a progress bar with the epoch,
+            batches done, loss, samples/s and ETA, redrawn a few times a second
+            (tqdm's when installed), or one line per epoch when stdout is not a
+            terminal. False and True mean 0 and 2.
         comm : mpi4py.MPI.Intracomm, optional
             Train by synchronous data-parallel SGD over its ranks, each passing its
             own shard of X and y: see :func:`nncore.distributed.fit_distributed`.
@@ -479,126 +537,56 @@ class Network:
         ------
         ValueError, TypeError
             Bad arguments, named in the message; raised before anything changes.
+            (A monitored key that no callback and no validation provides is found
+            at the end of the first epoch.)
         TrainingDiverged
             The loss, the parameters or the optimizer state became NaN or infinite.
             The parameters, the optimizer state and step count, and the shuffling
             generator are restored to the end of the last good epoch;
             ``self.history`` holds the good epochs.
         KeyboardInterrupt
-            On Ctrl-C, within a fraction of a second. The network and optimizer are
-            left as after the last completed batch: consistent and usable, and a
-            later ``fit`` continues from there. If that batch's update was not
-            finite, they are left as at the start of its epoch. ``self.history``
-            holds the completed epochs, with ``interrupted`` set.
+            On Ctrl-C, within a fraction of a second. Between kernel calls, the
+            network and optimizer are left as after the last completed batch:
+            consistent and usable, and a later ``fit`` continues from there. If that
+            batch's update was not finite, they are left as at the start of its epoch.
+            In a callback, they are left as at the end of the last epoch.
+            ``self.history`` holds the completed epochs, with ``interrupted`` set.
         MemoryError
             The workspace for ``batch_size`` rows does not fit; the message gives
             its size. Raised before anything changes.
+
+        Any exception raised by a callback propagates, with the network as at the
+        end of the last completed epoch and ``self.history`` holding the completed
+        epochs (the one whose ``on_epoch_end`` raised included).
         """
         if comm is not None:
             from .distributed import fit_distributed
-            return fit_distributed(self, X, y, comm, epochs=epochs, batch_size=batch_size,
-                                   optimizer=optimizer, shuffle=shuffle,
-                                   sample_weight=sample_weight, verbose=verbose)
-        epochs = _validation.check_int(epochs, "epochs", 0)
-        batch_size = _validation.check_int(batch_size, "batch_size", 1)
-        shuffle = _validation.check_bool(shuffle, "shuffle")
-        if optimizer is None:
-            optimizer = self._optimizer if self._optimizer is not None else Adam()
-        elif isinstance(optimizer, str):
-            optimizer = optimizer_from_name(optimizer)
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError("optimizer must be an nncore optimizer (SGD, Adam, AdamW, "
-                            "RMSprop), the name of one, or None; got "
-                            f"{type(optimizer).__name__}")
-        optimizer._check()
-        X, T, labels, w = self._targets(X, y, sample_weight)
-        n = X.shape[0]
-        B = min(batch_size, n)
-        _validation.check_int(B, "batch_size (rows per batch)", 1, _validation.BLAS_MAX)
-        n_batches = -(-n // B)
-
-        with self._busy():
-            if not np.isfinite(self._flat).all():
-                raise ValueError("the network's parameters hold NaN or inf (written into "
-                                 "net.params?): training cannot start from them; "
-                                 "create a new Network")
-            work = self._workspace(B)      # may raise MemoryError: nothing changed yet
-            optimizer._bind(self)
-            self._optimizer = optimizer
-            gather = shuffle and n_batches > 1
-            order_buf = np.empty(n if gather else 0, np.intp)
-            saved = _Snapshot(self, optimizer)
-            history = History()
-            self.history = history
-            per_chunk = getattr(self, "_batches_per_chunk", 1)
-            settings, s1, s2 = optimizer._kernel_args()    # fixed for this call
-            with _SigintDeferred() as sigint:
-                for epoch in range(epochs):
-                    saved.take()
-                    order = _epoch_order(self._rng, n, order_buf) if gather else None
-                    loss_sum = weight_sum = 0.0
-                    batch = 0
-                    while batch < n_batches:
-                        count = min(per_chunk, n_batches - batch)
-                        t0 = time.perf_counter()
-                        # The running sums by keyword: CPython before 3.13 never
-                        # reuses a 20-item argument tuple from its free list
-                        # (python/cpython#121439), so each call would park one there.
-                        ls, ws, done, steps, status = _kernels.train_batches(
-                            self._flat, self._grads, self._sizes, self._acts,
-                            self._loss_code, X, T, labels, w, order, work, B, batch,
-                            count, settings, s1, s2, optimizer.step, loss_sum=loss_sum,
-                            weight_sum=weight_sum)
-                        elapsed = time.perf_counter() - t0
-                        optimizer.step += steps
-                        batch += done
-                        loss_sum, weight_sum = ls, ws
-                        if status != _Status.OK:
-                            saved.restore()
-                            raise TrainingDiverged.during(
-                                "the loss became NaN or infinite", epoch, batch,
-                                optimizer.lr)
-                        if done == count and elapsed > 0:
-                            per_chunk = _next_chunk(per_chunk, count, elapsed)
-                        if sigint.fired and batch < n_batches:
-                            # a finished epoch is recorded first, below
-                            self._interrupted(history, saved, per_chunk, sigint)
-                    if not saved.live_is_finite():
-                        # The loss was finite, but the last updates were not.
-                        saved.restore()
-                        raise TrainingDiverged.during(
-                            "the parameters or optimizer state became NaN or infinite "
-                            "(the loss itself was still finite)", epoch, n_batches - 1,
-                            optimizer.lr)
-                    history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
-                    if verbose:
-                        print(f"epoch {len(history.loss)}/{epochs}  "
-                              f"loss {history.loss[-1]:.6f}", flush=True)
-                    if sigint.fired:
-                        self._interrupted(history, saved, per_chunk, sigint)
-            self._batches_per_chunk = per_chunk
-        return history
-
-    def _interrupted(self, history, saved, per_chunk, sigint):
-        """Ctrl-C seen between kernel calls: mark the history and raise
-        KeyboardInterrupt. The state after the last completed batch stays, unless its
-        update was not finite; then the epoch is undone, as for divergence."""
-        if not saved.live_is_finite():
-            saved.restore()
-        history.interrupted = True
-        self._batches_per_chunk = per_chunk
-        sigint.raise_if_fired()
+            return fit_distributed(
+                self, X, y, comm, epochs=epochs, batch_size=batch_size,
+                optimizer=optimizer, shuffle=shuffle, sample_weight=sample_weight,
+                class_weight=class_weight, validation_data=validation_data,
+                validation_split=validation_split, callbacks=callbacks, verbose=verbose)
+        return Trainer(self, X, y, epochs=epochs, batch_size=batch_size,
+                       optimizer=optimizer, shuffle=shuffle, sample_weight=sample_weight,
+                       class_weight=class_weight, validation_data=validation_data,
+                       validation_split=validation_split, callbacks=callbacks,
+                       verbose=verbose).run()
 
 
 class _Release:
-    __slots__ = ("_lock",)
+    """Leaving the block releases the network (unless it was entered re-entrantly:
+    ``net`` None)."""
 
-    def __init__(self, lock):
-        self._lock = lock
+    __slots__ = ("_net",)
+
+    def __init__(self, net):
+        self._net = net
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._lock.release()
+        if self._net is not None:
+            self._net._holder = None
+            self._net._lock.release()
         return False

@@ -52,20 +52,63 @@ def equivalence(opt_name, shuffle):
     make_opt = {"sgd": lambda: nncore.SGD(0.05, momentum=0.9),
                 "adam": lambda: nncore.Adam(1e-2)}[opt_name]
     rows = distributed.shard_rows(len(X), rank, size, B, shuffle)
+    Xv, yv, wv = data(n=61, seed=5)
+    mine = np.array_split(np.arange(61), size)[rank]      # each rank's validation rows
     # Every rank's replica starts from other weights: rank 0's are broadcast.
     net = network(seed=1 + rank)
     hist = net.fit(X[rows], y[rows], epochs=4, batch_size=B, optimizer=make_opt(),
-                   shuffle=shuffle, sample_weight=w[rows], comm=comm)
+                   shuffle=shuffle, sample_weight=w[rows], comm=comm,
+                   validation_data=(Xv[mine], yv[mine], wv[mine]))
     single = network(seed=1)
     ref = single.fit(X, y, epochs=4, batch_size=size * B, optimizer=make_opt(),
-                     shuffle=shuffle, sample_weight=w)
+                     shuffle=shuffle, sample_weight=w, validation_data=(Xv, yv, wv))
     p, q = net.state()["params"], single.state()["params"]
     digests = comm.allgather(digest(net))
     report(max_rel=float(np.max(np.abs(p - q)) / np.max(np.abs(q))),
-           loss=hist.loss, ref_loss=ref.loss, same_replicas=len(set(digests)) == 1,
+           loss=hist.loss, ref_loss=ref.loss, val_loss=hist.val_loss,
+           ref_val_loss=ref.val_loss, same_replicas=len(set(digests)) == 1,
            step=net.optimizer.step, ref_step=single.optimizer.step,
            rng_same=net._rng.bit_generator.state == single._rng.bit_generator.state,
-           allreduce_epochs=len(hist.allreduce_time))
+           allreduce_epochs=len(hist.history["allreduce_time"]))
+
+
+def early_stopping():
+    """Callbacks see the same logs on every rank: EarlyStopping stops every rank at
+    the epoch where it stops one process, restoring the same best weights; a
+    CSVLogger given to rank 0 only writes the log."""
+    X, y, w = data()
+    Xv, yv, wv = data(n=60, seed=5)
+    B = 8
+    rows = distributed.shard_rows(len(X), rank, size, B, shuffle=True)
+    mine = np.array_split(np.arange(60), size)[rank]
+
+    def callbacks(log):
+        stop = [nncore.callbacks.EarlyStopping(monitor="val_loss", patience=2)]
+        return stop + ([nncore.callbacks.CSVLogger(log)] if log else [])
+
+    log = os.path.join(sys.argv[2], "log.csv") if rank == 0 else None
+    net, single = network(seed=1 + rank), network(seed=1)
+    hist = net.fit(X[rows], y[rows], epochs=60, batch_size=B, comm=comm,
+                   optimizer=nncore.Adam(0.05), validation_data=(Xv[mine], yv[mine]),
+                   callbacks=callbacks(log))
+    ref = single.fit(X, y, epochs=60, batch_size=size * B, optimizer=nncore.Adam(0.05),
+                     validation_data=(Xv, yv), callbacks=callbacks(None))
+    p, q = net.state()["params"], single.state()["params"]
+    digests = comm.allgather(digest(net))
+    report(epochs=len(hist.loss), ref_epochs=len(ref.loss),
+           max_rel=float(np.max(np.abs(p - q)) / np.max(np.abs(q))),
+           same_replicas=len(set(digests)) == 1)
+
+
+def balanced():
+    X, y, _ = data()
+    labels = (y[:, 0] > 0).astype(int)
+    net = nncore.Network([nncore.Dense(4, 8, "tanh"), nncore.Dense(8, 2)],
+                         loss="cross_entropy", dtype="float64", seed=0)
+    try:
+        net.fit(X, labels, class_weight="balanced", comm=comm)
+    except ValueError as exc:
+        report(error="ValueError", message=str(exc))
 
 
 def bad_widths():
@@ -156,4 +199,5 @@ if __name__ == "__main__":
     elif scenario in ("raise", "sigint"):
         failure(scenario)
     else:
-        {"bad_widths": bad_widths, "bad_shard": bad_shard, "diverge": diverge}[scenario]()
+        {"bad_widths": bad_widths, "bad_shard": bad_shard, "diverge": diverge,
+         "early_stopping": early_stopping, "balanced": balanced}[scenario]()

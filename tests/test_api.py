@@ -343,9 +343,76 @@ def test_history():
     history = net.fit(X, y, epochs=3, batch_size=8)
     assert net.history is history
     assert history.epochs == len(history) == len(history.loss) == 3
-    assert history.history == {"loss": history.loss}
+    assert list(history.history) == ["loss", "lr", "time"]
+    assert history.history["loss"] is history.loss and history.epoch == [0, 1, 2]
+    assert history.history["lr"] == [net.optimizer.lr] * 3
+    assert all(t > 0 for t in history.history["time"]) and history.val_loss == []
     assert all(isinstance(v, float) for v in history.loss)
     assert "3 epochs" in repr(history)
+
+
+class _Counting:
+    """Stands in for the kernels module, counting the calls of each entry point."""
+
+    def __init__(self, real):
+        self._real, self.calls = real, {}
+
+    def __getattr__(self, name):
+        attr = getattr(self._real, name)
+        if not callable(attr) or name[0].isupper():
+            return attr
+
+        def counted(*args):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return attr(*args)
+        return counted
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy", "mse"])
+def test_evaluate_runs_one_forward_pass(monkeypatch, loss):
+    from nncore import network as network_module
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2100, 4))
+    y = {"cross_entropy": rng.integers(0, 3, 2100),
+         "binary_cross_entropy": rng.integers(0, 2, (2100, 3)).astype(float),
+         "mse": rng.normal(size=(2100, 3))}[loss]
+    net = nncore.Network([nncore.Dense(4, 8, "relu"), nncore.Dense(8, 3)], loss=loss,
+                         dtype="float64", seed=0)
+    expected_loss = net.loss(X, y)
+    proxy = _Counting(network_module._kernels)
+    monkeypatch.setattr(network_module, "_kernels", proxy)
+    result = net.evaluate(X, y)
+    assert proxy.calls == {"loss_and_grads": 1}
+    monkeypatch.undo()
+    assert result["loss"] == expected_loss              # the same bits as loss()
+    out = net.forward(X)
+    if loss == "cross_entropy":
+        assert result["accuracy"] == np.mean(out.argmax(1) == y)
+    elif loss == "binary_cross_entropy":
+        assert result["accuracy"] == np.mean(((out > 0) == (y > 0.5)).all(1))
+    else:
+        assert "accuracy" not in result
+
+
+def test_fit_and_evaluate_in_turn_keep_their_workspaces():
+    """Training, evaluation and a loss on a third size each keep their workspace: no
+    reallocation when they alternate; and no more than three are kept."""
+    X, y = data(n=300)
+    net = small_net()
+
+    def round_trip():
+        net.fit(X, y, batch_size=32)
+        net.evaluate(X, y)
+        net.loss(X[:100], y[:100])
+        return {rows: id(work) for rows, work in net._workspaces.items()}
+
+    kept = round_trip()
+    assert sorted(kept) == [32, 100, 300]
+    for _ in range(3):
+        assert round_trip() == kept
+    for batch_size in (5, 6, 7, 8):
+        net.fit(X, y, batch_size=batch_size)
+    assert sorted(net._workspaces) == [6, 7, 8]
 
 
 def test_evaluate():

@@ -148,6 +148,23 @@ def test_digits_uses_a_held_out_split(capsys):
     assert "test accuracy" in epoch_lines(out)[0]
 
 
+def test_train_is_one_fit_call(monkeypatch, capsys):
+    """The epochs run in one fit call (one input check, one set of buffers), which
+    prints through a callback; not a fit(epochs=1) per epoch."""
+    calls = []
+    real_fit = nncore.Network.fit
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(nncore.Network, "fit", spy)
+    assert cli.main(["train", "--epochs", "5", "--log-every", "2"]) == 0
+    assert len(calls) == 1 and calls[0]["epochs"] == 5 and calls[0]["callbacks"]
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in epoch_lines(out)] == ["2/5", "4/5", "5/5"]
+
+
 def test_no_hidden_layer(capsys):
     assert cli.main(["train", "--epochs", "1", "--hidden", "none"]) == 0
     assert "2-3, no hidden layer" in capsys.readouterr().out

@@ -64,10 +64,30 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(scenario, tmp_path):
         r = out[rank]
         assert r["max_rel"] < 1e-10, r
         np.testing.assert_allclose(r["loss"], r["ref_loss"], rtol=1e-10)
+        np.testing.assert_allclose(r["val_loss"], r["ref_val_loss"], rtol=1e-10)
         assert r["step"] == r["ref_step"] == 4 * 13      # ceil(203 / 16) steps an epoch
         assert r["same_replicas"], "the replicas differ after training"
         assert r["rng_same"], "the shuffling generator is not where one process's is"
         assert r["allreduce_epochs"] == 4
+
+
+def test_callbacks_see_the_same_logs_on_every_rank_and_stop_them_together(tmp_path):
+    code, out, err = run_job("early_stopping", tmp_path)
+    assert code == 0, err
+    for rank in (0, 1):
+        r = out[rank]
+        assert r["epochs"] == r["ref_epochs"] < 60, r
+        assert r["max_rel"] < 1e-10 and r["same_replicas"], r
+    lines = (tmp_path / "log.csv").read_text().splitlines()
+    assert len(lines) == 1 + out[0]["epochs"]
+
+
+def test_balanced_class_weights_are_refused_on_every_rank(tmp_path):
+    code, out, err = run_job("balanced", tmp_path)
+    assert code == 0, err
+    for rank in (0, 1):
+        assert out[rank]["error"] == "ValueError"
+        assert "whole data set" in out[rank]["message"]
 
 
 def test_shards_of_different_widths_are_a_value_error_on_every_rank(tmp_path):

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import nncore
+from nncore import _trainer as trainer_module
 from nncore import _training
-from nncore import network as network_module
 
 from _helpers import assert_same_history, child_env
 
@@ -218,7 +218,7 @@ def test_sigint_after_the_last_check_is_not_lost():
     """A Ctrl-C landing after the loop's last look at the flag (while the last epoch
     is recorded) is raised on leaving fit's SIGINT block, not dropped."""
     handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), network_module._SigintDeferred():
+    with pytest.raises(KeyboardInterrupt), trainer_module.SigintDeferred():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)                   # the Python-level handler runs
     assert signal.getsignal(signal.SIGINT) is handler
@@ -298,8 +298,8 @@ def test_signal_in_the_last_chunk_of_an_epoch_records_that_epoch(monkeypatch):
     # Calls of 1 batch, then the 9 left of epoch 1, then each whole epoch: the
     # signal comes with the third call, the last (and only) chunk of epoch 2.
     monkeypatch.setattr(_training, "FIXED_CHUNK", 1 << 20)
-    proxy = _SignalAfterCall(network_module._kernels, fire_at=3)
-    monkeypatch.setattr(network_module, "_kernels", proxy)
+    proxy = _SignalAfterCall(trainer_module._kernels, fire_at=3)
+    monkeypatch.setattr(trainer_module, "_kernels", proxy)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, y, epochs=50, batch_size=10, optimizer=nncore.Adam(1e-2),
                 shuffle=False)
@@ -320,8 +320,8 @@ def test_signal_mid_epoch_leaves_the_state_after_the_last_completed_batch(monkey
     net = make()
     monkeypatch.setattr(_training, "FIXED_CHUNK", 1)       # one batch per call
     opt = nncore.SGD(1e-2, momentum=0.9)
-    proxy = _SignalAfterCall(network_module._kernels, fire_at=2)
-    monkeypatch.setattr(network_module, "_kernels", proxy)
+    proxy = _SignalAfterCall(trainer_module._kernels, fire_at=2)
+    monkeypatch.setattr(trainer_module, "_kernels", proxy)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, y, epochs=50, batch_size=5, optimizer=opt, shuffle=False)
     monkeypatch.undo()

@@ -173,7 +173,13 @@ def test_bad_arguments_are_refused_before_anything_changes():
     assert "X" in _refused(nets, X[:, :3], y)
     assert "epochs" in _refused(nets, X, y, epochs=-1)
     assert "seed" in _refused(nets, X, y, seed=-2)
-    assert "validation_data" in _refused(nets, X, y, validation_data=(X, y))
+    assert "validation_data" in _refused(nets, X, y, validation_data=X)
+    assert "validation_data" in _refused(nets, X, y, validation_data=(X[:, :3], y))
+    assert "one entry per network" in _refused(nets, X, y, callbacks=[None])
+    stop = nncore.callbacks.EarlyStopping(monitor="loss")
+    assert "each network needs its own" in _refused(nets, X, y, callbacks=[stop, stop])
+    assert "val_loss" in _refused(nets, X, y, callbacks=[
+        None, nncore.callbacks.EarlyStopping()])        # no validation data
 
 
 
@@ -248,4 +254,40 @@ def test_the_kernel_refuses_a_network_whose_arrays_do_not_match():
             kernels.train_many(params, grads, [None, None], [None, None], net._sizes,
                                net._acts, net._loss_code, Xc, T, labels, w, None, work,
                                16, 0, 1, [settings, settings], np.zeros(2, np.intp),
-                               np.ones(2, np.intp), np.zeros(2), np.zeros(2))
+                               np.ones(2, np.intp), np.zeros(2), np.zeros(2), None)
+
+
+def _without_time(history):
+    return {k: v for k, v in history.history.items() if k != "time"}
+
+
+def test_validation_and_callbacks_as_fit_runs_them_for_each_network():
+    X, y, _ = data("wide-ce")
+    Xv, yv, wv = data("wide-ce", n=40, seed=1)
+    K = 4
+
+    def hooks(k):
+        # network 1 stops early; every network has its own learning-rate schedule
+        stop = nncore.callbacks.EarlyStopping(monitor="val_loss",
+                                              patience=1 if k == 1 else 100,
+                                              min_delta=0.5 if k == 1 else 0.0)
+        decay = nncore.callbacks.LearningRateScheduler(
+            nncore.schedules.step_decay(2, 0.5 / (k + 1)))
+        return [stop, decay]
+
+    nets = [make("wide-ce", "float64", s) for s in range(K)]
+    histories = nncore.fit_many(nets, X, y, epochs=8, seed=3, batch_size=16,
+                                optimizers=[nncore.SGD(0.3, momentum=0.9)
+                                            for _ in range(K)],
+                                validation_data=(Xv, yv, wv),
+                                callbacks=[hooks(k) for k in range(K)])
+    lengths = set()
+    for k in range(K):
+        alone = make("wide-ce", "float64", k)
+        ref = fit_alone(alone, X, y, 3, epochs=8, batch_size=16,
+                        optimizer=nncore.SGD(0.3, momentum=0.9),
+                        validation_data=(Xv, yv, wv), callbacks=hooks(k))
+        assert _without_time(histories[k]) == _without_time(ref), k
+        assert np.array_equal(nets[k].state()["params"], alone.state()["params"]), k
+        lengths.add(len(ref.loss))
+    assert len(lengths) > 1          # the early stop happened for one network only
