@@ -12,6 +12,11 @@ from ._dispatch import kernels as _kernels
 # the call overhead vanishes, short enough that Ctrl-C is honoured promptly.
 TRAIN_CHUNK_SECONDS = 0.05
 
+# Batches per kernel call in fit after a network's first call, when set (an int
+# >= 1); None sizes the calls by time. A private knob: the tests set it to cut epochs in
+# chosen places and show that no result depends on where the cuts fall.
+FIXED_CHUNK = None
+
 
 class SigintDeferred:
     """Within the block, SIGINT sets a flag instead of raising at an arbitrary point.
@@ -59,47 +64,42 @@ class SigintDeferred:
 
 
 class Snapshot:
-    """Parameters and optimizer state at the start of an epoch, in buffers allocated
-    once per ``fit`` call, so that a diverged epoch can be undone."""
+    """The network's and its optimizer's state at the start of an epoch, in buffers
+    allocated once per ``fit`` call, so that a diverged epoch can be undone."""
 
     def __init__(self, network, optimizer):
         self._net = network
         self._opt = optimizer
-        self._flat = np.empty_like(network._flat)
-        self._state = [np.empty_like(s) for s in optimizer._state]
-        self._step = optimizer.step
-        self._rng_state = network._rng.bit_generator.state
-        self._finite = np.empty(network._flat.shape, dtype=bool)
+        self._saved = network.state()
+        self._finite = np.empty(network.n_params, dtype=bool)
 
     def take(self):
-        np.copyto(self._flat, self._net._flat)
-        for saved, live in zip(self._state, self._opt._state):
-            np.copyto(saved, live)
-        self._step = self._opt.step
-        # The shuffling generator too: a retried fit draws what the undone one drew.
-        self._rng_state = self._net._rng.bit_generator.state
+        # The shuffling generator is part of it: a retried fit draws what the undone
+        # one drew.
+        self._net.state(out=self._saved)
 
     def restore(self):
-        np.copyto(self._net._flat, self._flat)
-        for saved, live in zip(self._state, self._opt._state):
-            np.copyto(live, saved)
-        self._opt.step = self._step
-        self._net._rng.bit_generator.state = self._rng_state
+        self._net._restore_locked(self._saved)   # fit holds the network
 
     def live_is_finite(self):
         """Whether the live parameters and optimizer state are all finite (checked
         once per epoch, into a buffer allocated once)."""
-        for live in [self._net._flat] + list(self._opt._state):
+        for live in [self._net._flat, *self._opt.state_arrays()]:
             if not np.isfinite(live, out=self._finite).all():
                 return False
         return True
 
 
 def next_chunk(per_chunk, count, elapsed):
-    """Batches per kernel call so that one call takes about TRAIN_CHUNK_SECONDS,
-    from the last call's ``count`` batches in ``elapsed`` seconds (``count`` is below
-    ``per_chunk`` for the last, shorter chunk of an epoch: timing it as a full one
-    would overestimate the speed and make the next call, and Ctrl-C, 8x slower)."""
+    """Batches for the next kernel call, so that it takes about TRAIN_CHUNK_SECONDS.
+
+    The speed comes from the last call: ``count`` batches in ``elapsed`` seconds.
+    ``count`` is what that call ran, which is less than ``per_chunk`` for the short
+    last chunk of an epoch. Timing that chunk as a full one would overestimate the
+    speed, and the next call would keep Ctrl-C waiting.
+    """
+    if FIXED_CHUNK is not None:
+        return FIXED_CHUNK
     target = count * TRAIN_CHUNK_SECONDS / elapsed
     # Grow at most 8x a step: the first calls are timed with cold caches.
     return max(1, min(int(target), 8 * per_chunk, 1 << 20))
@@ -108,13 +108,22 @@ def next_chunk(per_chunk, count, elapsed):
 def epoch_order(rng, n, out=None):
     """The order in which an epoch of ``fit(shuffle=True)`` takes the rows.
 
-    A uniformly random permutation of ``range(n)`` drawn from the NumPy Generator
-    ``rng``: ``n`` 32-bit integers, the halves of ``ceil(n / 2)`` raw 64-bit outputs
-    of its bit generator (``random_raw``: uniform bits, and 1.6x faster than
-    ``rng.integers``, whose draws were a tenth of a tiny network's epoch), then a
-    Fisher-Yates shuffle in the kernels (``_kernels.shuffle_into`` gives the exact
-    rule). Written into ``out`` (an ``np.intp`` array of length n) when given;
-    returned.
+    A uniformly random permutation of ``range(n)``, drawn from the NumPy Generator
+    ``rng``. The draws are ``n`` 32-bit integers: the halves of ``ceil(n / 2)`` raw
+    64-bit outputs of its bit generator. ``random_raw`` gives uniform bits for less
+    than ``rng.integers``, whose cost shows in a tiny network's epoch. The kernels then
+    shuffle by Fisher-Yates; ``_kernels.shuffle_into`` gives the exact rule.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+    out : ndarray of shape (n,), intp, optional
+        Written into when given.
+
+    Returns
+    -------
+    ndarray of shape (n,), intp
     """
     draws = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
     if out is None:

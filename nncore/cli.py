@@ -1,10 +1,9 @@
-"""The ``nncore`` command: train a network on a built-in data set, or run the benchmarks.
+"""The ``nncore`` command: train a network on a built-in data set.
 
 ::
 
     python -m nncore train                      # 2-64-64-3 ReLU net on a 3-class spiral
     python -m nncore train --dataset digits --epochs 20 --optimizer sgd --lr 0.05
-    python -m nncore bench ...                  # all arguments go to nncore.bench.main
 
 ``train`` prints the training loss after every epoch (and the test accuracy, where the
 data set has a held-out part), then the final train and test accuracy and the time
@@ -39,10 +38,8 @@ def _optimizer_lr(name):
     """The learning rate the command uses for optimizer ``name`` by default."""
     from .optimizers import OPTIMIZERS
 
-    return COMMAND_LR.get(name, inspect.signature(OPTIMIZERS[name]).parameters["lr"].default)
-
-_SPIRAL_TEST_SEED_OFFSET = 1_000_003   # the test spiral is drawn with seed + this
-_DIGITS_TEST_FRACTION = 0.2
+    default = inspect.signature(OPTIMIZERS[name]).parameters["lr"].default
+    return COMMAND_LR.get(name, default)
 
 
 class CommandError(Exception):
@@ -118,12 +115,6 @@ def build_parser():
     train.add_argument("--log-every", type=int, default=1, metavar="K",
                        help="print every K-th epoch, and the last (default: 1)")
     train.set_defaults(run=_train)
-
-    # Listed for --help only: main() hands "bench" and everything after it to
-    # nncore.bench.main before this parser sees them.
-    commands.add_parser("bench", add_help=False,
-                        help="run the benchmarks (arguments: python -m nncore bench "
-                             "--help)")
     return parser
 
 
@@ -131,25 +122,14 @@ def _load(name, seed):
     """(X_train, y_train, X_test, y_test, n_outputs, loss); the test pair may be None."""
     from . import datasets
 
-    if name == "spiral":
-        X, y = datasets.make_spiral(seed=seed)
-        X_test, y_test = datasets.make_spiral(seed=seed + _SPIRAL_TEST_SEED_OFFSET)
-        return X, y, X_test, y_test, int(np.max(y)) + 1, "cross_entropy"
-    if name == "digits":
-        try:
-            X, y = datasets.load_digits()
-        except ImportError as exc:
-            raise CommandError(f"the digits data set needs scikit-learn "
-                               f"(pip install scikit-learn): {exc}") from None
-        order = np.random.default_rng(seed).permutation(len(X))
-        n_test = int(round(_DIGITS_TEST_FRACTION * len(X)))
-        test, tr = order[:n_test], order[n_test:]
-        return X[tr], y[tr], X[test], y[test], int(np.max(y)) + 1, "cross_entropy"
+    try:
+        X, y, X_test, y_test = datasets.load(name, seed)
+    except ImportError as exc:
+        raise CommandError(f"the {name} data set needs scikit-learn "
+                           f"(pip install scikit-learn): {exc}") from None
     if name == "xor":
-        X, y = datasets.make_xor()
-        y = np.asarray(y, dtype=float).reshape(len(X), 1)
-        return X, y, None, None, 1, "binary_cross_entropy"
-    raise CommandError(f"unknown data set {name!r}", status=2)
+        return X, y, X_test, y_test, 1, "binary_cross_entropy"
+    return X, y, X_test, y_test, int(np.max(y)) + 1, "cross_entropy"
 
 
 def _train(args):
@@ -227,18 +207,6 @@ def _train(args):
     return 0
 
 
-def _bench(argv):
-    try:
-        from . import bench
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.bench":
-            raise
-        raise CommandError("the benchmarks (nncore/bench.py) are not part of this "
-                           "installation") from None
-    status = bench.main(list(argv))
-    return 0 if status is None else int(status)
-
-
 def main(argv=None):
     """Run the ``nncore`` command with ``argv`` (default ``sys.argv[1:]``).
 
@@ -246,8 +214,6 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        if argv and argv[0] == "bench":
-            return _bench(argv[1:])
         args = build_parser().parse_args(argv)    # exits 2 by itself on bad usage
         return args.run(args)
     except (ValueError, TypeError) as exc:

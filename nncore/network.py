@@ -4,20 +4,25 @@ The Python layer checks and converts inputs once, owns every buffer, and calls t
 compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it does no
 per-batch arithmetic.
 """
+from __future__ import annotations
+
 import math
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _validation
 from ._codes import Status as _Status
 from ._dispatch import kernels as _kernels
+from ._memory import allocate as _allocate
+from ._memory import format_bytes as _format_bytes
 from ._training import SigintDeferred as _SigintDeferred
 from ._training import Snapshot as _Snapshot
 from ._training import epoch_order as _epoch_order
 from ._training import next_chunk as _next_chunk
-from ._validation import allocate as _allocate
 from .history import History, TrainingDiverged
 from .layers import Dense, activation_code
 from .losses import check_loss, check_targets, loss_code
@@ -61,7 +66,8 @@ class Network:
     while it is busy gets a ``RuntimeError``. Different networks train in parallel.
     """
 
-    def __init__(self, layers, loss="mse", dtype="float32", seed=None):
+    def __init__(self, layers: Sequence[Dense], loss: str = "mse",
+                 dtype: DTypeLike = "float32", seed: int | None = None) -> None:
         if isinstance(layers, Dense):
             raise TypeError("layers must be a list of Dense layers; got a single Dense "
                             "(wrap it in a list)")
@@ -71,7 +77,8 @@ class Network:
             raise TypeError(f"layers must be a list of Dense layers; got "
                             f"{type(layers).__name__}") from None
         if not layers:
-            raise ValueError("layers must hold at least one Dense layer; got an empty list")
+            raise ValueError("layers must hold at least one Dense layer; got an empty "
+                             "list")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Dense):
                 raise TypeError(f"layers[{i}] must be a Dense layer; got "
@@ -80,7 +87,8 @@ class Network:
             if layers[i].fan_in != layers[i - 1].fan_out:
                 raise ValueError(
                     f"layer sizes do not chain: layers[{i - 1}] has fan_out="
-                    f"{layers[i - 1].fan_out} but layers[{i}] has fan_in={layers[i].fan_in}")
+                    f"{layers[i - 1].fan_out} but layers[{i}] has "
+                    f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
         self._loss = check_loss(loss, layers[-1].fan_out)
         self._loss_code = loss_code(self._loss)
@@ -113,7 +121,7 @@ class Network:
 
     # ------------------------------------------------------------------ properties
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         """Live list ``[W0, b0, W1, b1, ...]``: W (fan_in, fan_out), b (fan_out,).
 
         They are views into the network's parameter buffer: writing into them (for
@@ -122,31 +130,90 @@ class Network:
         return list(self._views)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """NumPy dtype of the parameters and arithmetic."""
         return np.dtype(self._dtype)
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         return self._loss
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Total number of weights and biases."""
         return self._flat.size
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         return int(self._sizes[0])
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return int(self._sizes[-1])
 
     @property
-    def optimizer(self):
+    def optimizer(self) -> Optimizer | None:
         """The optimizer of the last ``fit`` call (None before the first)."""
         return self._optimizer
+
+    def state(self, include_optimizer=True, out=None):
+        """A copy of everything that training changes.
+
+        Parameters
+        ----------
+        include_optimizer : bool, default True
+            Include the optimizer's state (step count and moments).
+        out : dict, optional
+            A state returned by an earlier call on this network: overwritten in
+            place and returned, without allocating.
+
+        Returns
+        -------
+        dict
+            ``{"params": ndarray of shape (n_params,), "rng": dict, "optimizer":
+            dict or None}``: the flat parameters (layer by layer, ``W`` then ``b``),
+            the shuffling generator's state (``bit_generator.state``) and
+            :meth:`Optimizer.state` of the optimizer of the last ``fit``.
+        """
+        opt = self._optimizer if include_optimizer else None
+        if out is None:
+            out = {"params": self._flat.copy(), "optimizer": None}
+        else:
+            np.copyto(out["params"], self._flat)
+        out["rng"] = self._rng.bit_generator.state
+        out["optimizer"] = None if opt is None else opt.state(out.get("optimizer"))
+        return out
+
+    def restore(self, state):
+        """Put back a state from :meth:`state`: parameters, generator, optimizer.
+
+        A network restored from the state taken after epoch k of a ``fit`` call
+        continues, in a later ``fit`` with the same optimizer, exactly as the
+        uninterrupted call would have.
+
+        Raises
+        ------
+        ValueError
+            The parameters do not have this network's size.
+        """
+        params = np.asarray(state["params"])
+        if params.shape != self._flat.shape:
+            raise ValueError(f"the state holds {params.size} parameters; this network "
+                             f"has {self._flat.size}")
+        opt_state = state.get("optimizer")
+        if opt_state is not None and self._optimizer is None:
+            raise ValueError("the state holds optimizer state but this network has no "
+                             "optimizer yet; restore it into the optimizer with "
+                             "optimizer.restore(state['optimizer'])")
+        with self._busy():
+            self._restore_locked(state)
+
+    def _restore_locked(self, state):
+        """restore, for a caller that already holds this network (the fit loop)."""
+        np.copyto(self._flat, state["params"], casting="same_kind")
+        self._rng.bit_generator.state = state["rng"]
+        if state.get("optimizer") is not None:
+            self._optimizer.restore(state["optimizer"])
 
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
@@ -170,7 +237,7 @@ class Network:
             if values >= 1 << 58:
                 raise MemoryError(
                     f"cannot allocate {what}: more than "
-                    f"{_validation.format_bytes(values * self.dtype.itemsize)}")
+                    f"{_format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
                              what)
             self._workspaces = {rows: work}   # keep only the latest size
@@ -180,7 +247,7 @@ class Network:
         return _validation.check_X(X, self.n_inputs, self._dtype)
 
     # ---------------------------------------------------------------- inference
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Raw output of the last layer (after its activation).
 
         Parameters
@@ -202,7 +269,7 @@ class Network:
                              self._workspace(cap), cap)
         return out
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Output in the loss's own space.
 
         Class probabilities (softmax rows) for ``cross_entropy``, probabilities
@@ -227,7 +294,8 @@ class Network:
         w = _validation.check_sample_weight(sample_weight, X.shape[0], self._dtype)
         return X, T, labels, w
 
-    def loss(self, X, y, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike,
+             sample_weight: ArrayLike | None = None) -> float:
         """Loss on (X, y): the weighted mean ``sum_i w_i l_i / sum_i w_i``.
 
         Parameters
@@ -244,7 +312,9 @@ class Network:
         """
         return self._loss_and_grads(X, y, sample_weight, want_grads=False)
 
-    def loss_and_grads(self, X, y, sample_weight=None):
+    def loss_and_grads(self, X: ArrayLike, y: ArrayLike,
+                       sample_weight: ArrayLike | None = None
+                       ) -> tuple[float, list[np.ndarray]]:
         """Loss on (X, y) and its gradient with respect to every parameter.
 
         Same arguments as :meth:`loss`. The weights are not changed.
@@ -277,15 +347,17 @@ class Network:
             offset += p.size
         return float(value), out
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: ArrayLike | None = None) -> dict[str, float]:
         """Loss and, for classification losses, accuracy on (X, y).
 
         Returns
         -------
         dict
-            ``{"loss": float}``, plus ``"accuracy"`` for cross_entropy (argmax of the
-            output against integer labels or the argmax of probability rows) and
-            binary_cross_entropy (probability > 0.5 against target > 0.5).
+            ``{"loss": float}``, plus ``"accuracy"`` for the classification losses.
+            cross_entropy compares the argmax of the output with the label, or with
+            the argmax of a probability row. binary_cross_entropy counts a row as a
+            hit when every probability > 0.5 agrees with its target > 0.5.
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
         result = {"loss": self._loss_and_grads_checked(X, T, labels, w, False)}
@@ -302,8 +374,9 @@ class Network:
         return result
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            sample_weight=None, verbose=False):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
+            optimizer: Optimizer | str | None = None, shuffle: bool = True,
+            sample_weight: ArrayLike | None = None, verbose: bool = False) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -340,16 +413,16 @@ class Network:
         ValueError, TypeError
             Bad arguments, named in the message; raised before anything changes.
         TrainingDiverged
-            The loss became NaN or infinite (or the parameters or optimizer state
-            did). The parameters, the optimizer state and step count, and the
-            shuffling generator are restored to the end of the last good epoch;
+            The loss, the parameters or the optimizer state became NaN or infinite.
+            The parameters, the optimizer state and step count, and the shuffling
+            generator are restored to the end of the last good epoch;
             ``self.history`` holds the good epochs.
         KeyboardInterrupt
             On Ctrl-C, within a fraction of a second. The network and optimizer are
-            left as after the last completed batch (consistent, usable, and a later
-            ``fit`` continues from there; if that batch's update was not finite, as
-            at the start of its epoch); ``self.history`` holds the completed epochs,
-            with ``interrupted`` set.
+            left as after the last completed batch: consistent and usable, and a
+            later ``fit`` continues from there. If that batch's update was not
+            finite, they are left as at the start of its epoch. ``self.history``
+            holds the completed epochs, with ``interrupted`` set.
         MemoryError
             The workspace for ``batch_size`` rows does not fit; the message gives
             its size. Raised before anything changes.
@@ -377,7 +450,7 @@ class Network:
                 raise ValueError("the network's parameters hold NaN or inf (written into "
                                  "net.params?): training cannot start from them; "
                                  "create a new Network")
-            work = self._workspace(B)      # (may fail: before anything changes)
+            work = self._workspace(B)      # may raise MemoryError: nothing changed yet
             optimizer._bind(self)
             self._optimizer = optimizer
             gather = shuffle and n_batches > 1
@@ -407,19 +480,21 @@ class Network:
                         loss_sum, weight_sum = ls, ws
                         if status != _Status.OK:
                             saved.restore()
-                            raise TrainingDiverged.during("the loss became NaN or infinite", epoch,
-                                            batch, optimizer.lr)
+                            raise TrainingDiverged.during(
+                                "the loss became NaN or infinite", epoch, batch,
+                                optimizer.lr)
                         if done == count and elapsed > 0:
                             per_chunk = _next_chunk(per_chunk, count, elapsed)
                         if sigint.fired and batch < n_batches:
-                            # (a finished epoch is recorded first, below)
+                            # a finished epoch is recorded first, below
                             self._interrupted(history, saved, per_chunk, sigint)
                     if not saved.live_is_finite():
                         # The loss was finite, but the last updates were not.
                         saved.restore()
-                        raise TrainingDiverged.during("the parameters or optimizer state became NaN "
-                                        "or infinite (the loss itself was still finite)",
-                                        epoch, n_batches - 1, optimizer.lr)
+                        raise TrainingDiverged.during(
+                            "the parameters or optimizer state became NaN or infinite "
+                            "(the loss itself was still finite)", epoch, n_batches - 1,
+                            optimizer.lr)
                     history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
                     if verbose:
                         print(f"epoch {len(history.loss)}/{epochs}  "
@@ -430,9 +505,9 @@ class Network:
         return history
 
     def _interrupted(self, history, saved, per_chunk, sigint):
-        """Ctrl-C seen between kernel calls: keep the state after the last completed
-        batch (unless its update was not finite: then the start of the epoch, as for
-        divergence), mark the history, raise KeyboardInterrupt."""
+        """Ctrl-C seen between kernel calls: mark the history and raise
+        KeyboardInterrupt. The state after the last completed batch stays, unless its
+        update was not finite; then the epoch is undone, as for divergence."""
         if not saved.live_is_finite():
             saved.restore()
         history.interrupted = True

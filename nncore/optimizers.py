@@ -21,6 +21,8 @@ An optimizer keeps its state (moments, step count) between ``fit`` calls, so a s
 call continues where the first stopped. Its state belongs to the first network it
 trains; use a new optimizer (or :meth:`Optimizer.reset`) for another network.
 """
+from __future__ import annotations
+
 import threading
 import weakref
 
@@ -53,7 +55,7 @@ class Optimizer:
     name = None           # its update rule in the kernels (nncore/_codes.pxd)
     _n_states = 0         # how many state arrays the same size as the parameters
 
-    def __init__(self, lr, weight_decay):
+    def __init__(self, lr: float, weight_decay: float) -> None:
         self.lr = lr
         self.weight_decay = weight_decay
         self._check()
@@ -69,7 +71,7 @@ class Optimizer:
 
     _owner = None
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget all state (moments, step count) and the network it belonged to."""
         self.step = 0
         self._state = []
@@ -93,7 +95,11 @@ class Optimizer:
                     "optimizer.reset()")
             return
         n, dtype = network.n_params, network.dtype
-        self._state = [np.zeros(n, dtype=dtype) for _ in range(self._needs_state())]
+        kept = self._state   # restored into an unbound optimizer: keep it
+        if len(kept) == self._needs_state() and all(a.shape == (n,) for a in kept):
+            self._state = [np.ascontiguousarray(a, dtype=dtype) for a in kept]
+        else:
+            self._state = [np.zeros(n, dtype=dtype) for _ in range(self._needs_state())]
         self._owner = weakref.ref(network)
 
     def _kernel_args(self):
@@ -110,9 +116,63 @@ class Optimizer:
         """The hyperparameters of the update rule beyond lr and weight_decay."""
         raise NotImplementedError
 
-    def state_arrays(self):
+    def state_arrays(self) -> list[np.ndarray]:
         """The live state arrays (same length as the network's flat parameters)."""
         return list(self._state)
+
+    def state(self, out=None):
+        """A copy of the training state: the step count and the state arrays.
+
+        Parameters
+        ----------
+        out : dict, optional
+            A state returned by an earlier call on this optimizer: its arrays are
+            overwritten in place and it is returned (no allocation), which is how the
+            training loop takes a snapshot every epoch.
+
+        Returns
+        -------
+        dict
+            ``{"step": int, "arrays": [ndarray of shape (n_params,), ...]}``: the
+            moments or momentum buffers, in the order the update rule uses them
+            (none before the first ``fit``).
+        """
+        if out is None or len(out["arrays"]) != len(self._state):
+            return {"step": int(self.step), "arrays": [a.copy() for a in self._state]}
+        for saved, live in zip(out["arrays"], self._state):
+            np.copyto(saved, live)
+        out["step"] = int(self.step)
+        return out
+
+    def restore(self, state):
+        """Put back a state from :meth:`state`: the step count and the state arrays.
+
+        The live arrays are overwritten in place when the optimizer already holds
+        arrays of the same number and lengths; otherwise (an optimizer that has not
+        trained yet) it takes copies, and is bound to the next network it trains.
+
+        Raises
+        ------
+        ValueError
+            The state does not fit this optimizer (another number of arrays than its
+            update rule keeps, or arrays of different lengths).
+        """
+        arrays = state["arrays"]
+        step = _validation.check_int(state["step"], "state['step']", 0)
+        if arrays and len(arrays) != self._needs_state():
+            raise ValueError(f"this {type(self).__name__} keeps {self._needs_state()} "
+                             f"state arrays; the state holds {len(arrays)}")
+        if len({a.shape for a in arrays}) > 1:
+            raise ValueError("the optimizer state's arrays differ in length: "
+                             f"{[a.shape for a in arrays]}")
+        same = (len(arrays) == len(self._state)
+                and all(a.shape == b.shape for a, b in zip(arrays, self._state)))
+        if same:
+            for live, saved in zip(self._state, arrays):
+                np.copyto(live, saved)
+        else:
+            self._state = [np.array(a, copy=True) for a in arrays]
+        self.step = step
 
     def _hyper(self):
         raise NotImplementedError
@@ -146,7 +206,8 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self.momentum = momentum
         self.nesterov = nesterov
         super().__init__(lr, weight_decay)
@@ -189,7 +250,8 @@ class Adam(Optimizer):
     name = "adam"
     _n_states = 2
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         self.betas = betas
         self.eps = eps
         super().__init__(lr, weight_decay)
@@ -214,7 +276,8 @@ class AdamW(Adam):
 
     name = "adamw"
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         super().__init__(lr, betas, eps, weight_decay)
 
 
@@ -236,7 +299,8 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     _n_states = 2
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         self.alpha = alpha
         self.eps = eps
         self.momentum = momentum

@@ -1,6 +1,6 @@
-"""Contracts of the public API (issue 2, "The public API"): dtypes in and out, fresh
-output arrays, live parameters, prediction shapes per loss, reprs, seeded
-initialisation, the optimizer's life cycle, and nncore.datasets."""
+"""Contracts of the public API: dtypes in and out, fresh output arrays, live parameters,
+prediction shapes per loss, reprs, seeded initialisation, the optimizer's life cycle,
+and nncore.datasets."""
 import sys
 
 import numpy as np
@@ -8,7 +8,8 @@ import pytest
 
 import nncore
 from nncore import datasets
-from conftest import LOSS_CASES, loss_name, output_width, rel_err
+
+from _helpers import LOSS_CASES, loss_name, output_width, rel_err
 
 PINNED = ["Network", "Dense", "SGD", "Adam", "AdamW", "RMSprop", "ACTIVATIONS", "LOSSES"]
 
@@ -34,14 +35,15 @@ def test_names_come_from_one_table():
     from nncore import reference
     from nncore._codes import Activation, Loss, Optimizer, codes
 
-    assert nncore.ACTIVATIONS == tuple(codes(Activation))
-    assert nncore.LOSSES == tuple(codes(Loss))
+    assert tuple(codes(Activation)) == nncore.ACTIVATIONS
+    assert tuple(codes(Loss)) == nncore.LOSSES
     assert set(reference.ACTIVATIONS) == set(nncore.ACTIVATIONS)
     assert set(reference.LOSSES) == set(nncore.LOSSES)
     assert set(reference.OPTIMIZERS) == set(codes(Optimizer)) == \
         set(nncore.optimizers.OPTIMIZERS)
     for name, cls in nncore.optimizers.OPTIMIZERS.items():
-        assert cls.name == name and nncore.optimizers.optimizer_from_name(name).name == name
+        assert cls.name == name
+        assert nncore.optimizers.optimizer_from_name(name).name == name
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -256,8 +258,8 @@ def test_init_bounds(activation):
     """Glorot-uniform a = sqrt(6 / (fan_in + fan_out)) for identity, sigmoid, tanh and
     softplus; He-uniform a = sqrt(6 / fan_in) for the ReLU family; biases zero."""
     fan_in, fan_out = 120, 80
-    net = nncore.Network([nncore.Dense(fan_in, fan_out, activation), nncore.Dense(fan_out, 1)],
-                         dtype="float64", seed=0)
+    net = nncore.Network([nncore.Dense(fan_in, fan_out, activation),
+                          nncore.Dense(fan_out, 1)], dtype="float64", seed=0)
     W, b = net.params[0], net.params[1]
     if activation in HE:
         a = np.sqrt(6.0 / fan_in)
@@ -418,3 +420,94 @@ def test_load_digits_without_sklearn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match="pip install scikit-learn"):
         datasets.load_digits()
+
+
+def test_state_restore_round_trip_continues_exactly():
+    """restore(state after epoch k) then the remaining epochs == one uninterrupted fit."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(64, 3))
+    y = rng.integers(0, 3, 64)
+
+    def make():
+        return nncore.Network([nncore.Dense(3, 8, "tanh"), nncore.Dense(8, 3)],
+                              loss="cross_entropy", dtype="float64", seed=3)
+
+    whole = make()
+    whole.fit(X, y, epochs=4, batch_size=8, optimizer=nncore.Adam(1e-2))
+    part = make()
+    opt = nncore.Adam(1e-2)
+    part.fit(X, y, epochs=2, batch_size=8, optimizer=opt)
+    saved = part.state()
+    assert saved["optimizer"]["step"] == 16 and len(saved["optimizer"]["arrays"]) == 2
+    part.fit(X, y, epochs=3, batch_size=8)       # wander off, then come back
+    part.restore(saved)
+    part.fit(X, y, epochs=2, batch_size=8)
+    assert np.array_equal(part.state()["params"], whole.state()["params"])
+    # the copy is a copy: training did not write into it
+    assert not np.array_equal(saved["params"], part.state()["params"])
+
+
+def test_state_into_a_fresh_optimizer_and_bad_state():
+    net = nncore.Network([nncore.Dense(2, 4, "relu"), nncore.Dense(4, 1)], seed=0)
+    X = np.random.default_rng(0).normal(size=(16, 2))
+    y = X.sum(axis=1)
+    net.fit(X, y, epochs=1, batch_size=4, optimizer=nncore.SGD(0.1, momentum=0.9))
+    saved = net.state()
+    fresh = nncore.SGD(0.1, momentum=0.9)
+    fresh.restore(saved["optimizer"])
+    twin = nncore.Network([nncore.Dense(2, 4, "relu"), nncore.Dense(4, 1)], seed=1)
+    twin.restore({**saved, "optimizer": None})
+    net.fit(X, y, epochs=1, batch_size=4)
+    twin.fit(X, y, epochs=1, batch_size=4, optimizer=fresh)
+    assert np.array_equal(net.state()["params"], twin.state()["params"])
+    with pytest.raises(ValueError, match="parameters"):
+        twin.restore({**saved, "params": np.zeros(3)})
+    with pytest.raises(ValueError, match="state arrays"):
+        nncore.Adam().restore(saved["optimizer"])
+
+
+def test_load_spiral_tests_on_another_spiral():
+    X, y, X_test, y_test = datasets.load("spiral", seed=3)
+    X0, y0 = datasets.make_spiral(seed=3)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    assert X_test.shape == X.shape and not np.array_equal(X_test, X)
+    np.testing.assert_array_equal(y_test, y)      # the same classes, in the same order
+    X2, _, X2_test, _ = datasets.load("spiral", seed=4)
+    assert not np.array_equal(X2, X) and not np.array_equal(X2_test, X_test)
+
+
+def test_load_digits_holds_out_a_seeded_fifth():
+    pytest.importorskip("sklearn")
+    X_all, y_all = datasets.load_digits()
+    X, y, X_test, y_test = datasets.load("digits", seed=1)
+    assert (len(X), len(X_test)) == (1438, 359)
+    # a partition of the images: each row of the data set once, in one of the parts
+    both = np.concatenate([X, X_test])
+    order = np.lexsort(both.T[::-1])
+    np.testing.assert_array_equal(both[order], X_all[np.lexsort(X_all.T[::-1])])
+    assert np.bincount(np.concatenate([y, y_test])).tolist() == \
+        np.bincount(y_all).tolist()
+    again = datasets.load("digits", seed=1)
+    other = datasets.load("digits", seed=2)
+    np.testing.assert_array_equal(again[2], X_test)
+    assert not np.array_equal(other[2], X_test)
+
+
+def test_load_xor_has_no_test_part():
+    X, y, X_test, y_test = datasets.load("xor")
+    np.testing.assert_array_equal(X, datasets.make_xor()[0])
+    assert y.shape == (4, 1) and X_test is None and y_test is None
+
+
+@pytest.mark.parametrize("name, seed, error, words", [
+    ("mnist", 0, ValueError, ["name", "digits, spiral, xor", "'mnist'"]),
+    (None, 0, ValueError, ["name", "None"]),
+    ("spiral", -1, ValueError, ["seed", ">= 0", "-1"]),
+    ("spiral", 1.5, TypeError, ["seed", "1.5"]),
+])
+def test_load_rejects(name, seed, error, words):
+    with pytest.raises(error) as info:
+        datasets.load(name, seed)
+    for word in words:
+        assert word in str(info.value)

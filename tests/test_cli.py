@@ -1,14 +1,12 @@
-"""The command line: ``python -m nncore train|bench``, ``--help``, ``--version``, exit codes.
+"""The command line: ``python -m nncore train``, ``--help``, ``--version``, exit codes.
 
 A few tests run the real command in a subprocess (``sys.executable -m nncore``); the
 rest call ``nncore.cli.main`` in-process, which is the same code without the start-up
 cost. Every run is a few epochs of a small network, so the module takes about a second.
 """
-import os
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -16,19 +14,14 @@ import pytest
 import nncore
 from nncore import cli
 
-# The directory that holds the nncore these tests imported (the source tree after an
-# in-place build, or site-packages after pip install), so that a subprocess started
-# from another directory imports the same one.
-_IMPORT_ROOT = str(Path(nncore.__file__).resolve().parent.parent)
+from _helpers import child_env
 
 
 def run_nncore(args, tmp_path, timeout=120):
     """Run ``python -m nncore ARGS`` from ``tmp_path``; return the CompletedProcess."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (_IMPORT_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-m", "nncore", *args], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+                          env=child_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def epoch_lines(text):
@@ -72,16 +65,15 @@ def test_version_and_help(tmp_path):
     assert proc.stdout.strip() == f"nncore {nncore.__version__}"
     proc = run_nncore(["--help"], tmp_path)
     assert proc.returncode == 0
-    assert "train" in proc.stdout and "bench" in proc.stdout
+    assert "train" in proc.stdout
 
 
-def test_train_does_not_import_bench_or_its_peers(tmp_path):
+def test_train_imports_no_other_framework(tmp_path):
     code = ("import sys, nncore.cli\n"
             "assert nncore.cli.main(['train', '--epochs', '1']) == 0\n"
-            "loaded = {'nncore.bench', 'torch', 'jax'} & set(sys.modules)\n"
+            "loaded = {'torch', 'jax'} & set(sys.modules)\n"
             "assert not loaded, loaded\n")
-    env = dict(os.environ, PYTHONPATH=_IMPORT_ROOT)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
@@ -197,13 +189,3 @@ def test_divergence_exits_1_with_advice(capsys):
     err = capsys.readouterr().err
     assert status == 1
     assert err.startswith("nncore: error: ") and "lower --lr" in err
-
-
-def test_bench_gets_all_its_arguments(monkeypatch):
-    calls = []
-    fake = types.ModuleType("nncore.bench")
-    fake.main = lambda argv: calls.append(argv) or 7
-    monkeypatch.setitem(sys.modules, "nncore.bench", fake)
-    monkeypatch.setattr(nncore, "bench", fake, raising=False)
-    assert cli.main(["bench", "--quick", "--threads", "1", "--help"]) == 7
-    assert calls == [["--quick", "--threads", "1", "--help"]]

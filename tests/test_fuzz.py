@@ -14,6 +14,7 @@ import nncore
 from nncore import reference
 from nncore._dispatch import kernels
 from nncore.losses import loss_code
+
 from _helpers import assert_same_state, state_of
 
 ACTIVATIONS = sorted(nncore.ACTIVATIONS)
@@ -204,6 +205,7 @@ def _reference_check(net, X, y, w, loss, dtype):
     assert np.linalg.norm(g - r) <= atol * np.sqrt(g.size) + rtol * np.linalg.norm(r)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(p=problems())
 def test_fuzz_public_api(p):
@@ -275,9 +277,10 @@ def optimizer_specs(draw):
 
 
 def _valid_spec(kind, spec):
-    ok = lambda v, lo, hi=np.inf, lo_open=False, hi_open=False: (
-        isinstance(v, float) and np.isfinite(v) and (v > lo if lo_open else v >= lo)
-        and (v < hi if hi_open else v <= hi))
+    def ok(v, lo, hi=np.inf, lo_open=False, hi_open=False):
+        return (isinstance(v, float) and np.isfinite(v)
+                and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi))
+
     valid = ok(spec["lr"], 0) and ok(spec["weight_decay"], 0)
     if kind == "SGD":
         valid &= ok(spec["momentum"], 0, 1, hi_open=True)
@@ -289,11 +292,13 @@ def _valid_spec(kind, spec):
             all(ok(x, 0, 1, hi_open=True) for x in b)
         valid &= ok(spec["eps"], 0, lo_open=True)
     if kind == "RMSprop":
-        valid &= ok(spec["alpha"], 0, 1, hi_open=True) and ok(spec["eps"], 0, lo_open=True)
+        valid &= ok(spec["alpha"], 0, 1, hi_open=True)
+        valid &= ok(spec["eps"], 0, lo_open=True)
         valid &= ok(spec["momentum"], 0, 1, hi_open=True)
     return valid
 
 
+@pytest.mark.slow
 @FUZZ
 @given(spec=optimizer_specs(), seed=st.integers(0, 1000))
 def test_fuzz_optimizer_hyperparameters(spec, seed):
@@ -335,7 +340,7 @@ def kernel_calls(draw):
                                   "cap", "labels", "T", "weights", "order", "range",
                                   "state", "kind", "grads", "loss"]))
     return dict(dtype=dtype, sizes=sizes, loss=loss, n=n, cap=cap, fault=fault,
-                acts=[draw(st.integers(0, len(nncore.ACTIVATIONS) - 1)) for _ in range(L)],
+                acts=[draw(st.integers(0, len(ACTIVATIONS) - 1)) for _ in range(L)],
                 labels=draw(st.booleans()), weights=draw(st.booleans()),
                 gather=draw(st.booleans()), seed=draw(st.integers(0, 1000)),
                 first=draw(st.integers(0, 3)), count=draw(st.integers(0, 4)))
@@ -395,6 +400,7 @@ def _kernel_args(c):
     return a
 
 
+@pytest.mark.slow
 @FUZZ
 @given(c=kernel_calls())
 def test_fuzz_kernel_forward_and_loss(c):
@@ -413,6 +419,7 @@ def test_fuzz_kernel_forward_and_loss(c):
         f"inconsistent arguments ({c['fault']}) accepted"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(c=kernel_calls())
 def test_fuzz_kernel_train_batches(c):
@@ -426,7 +433,7 @@ def test_fuzz_kernel_train_batches(c):
     if f == "order" and gather:
         order[bad_pos] = n                               # a row past the end
     n_rules = len(nncore.optimizers.OPTIMIZERS)
-    kind = int(rng.choice([-1, n_rules])) if f == "kind" else int(rng.integers(0, n_rules))
+    kind = int(rng.choice([-1, n_rules]) if f == "kind" else rng.integers(0, n_rules))
     state = [np.zeros(len(a["params"]), dt) for _ in range(2)]
     if f == "state":                      # (SGD with momentum uses only state1)
         state = [state[0][:-1], state[1][:-1]]
