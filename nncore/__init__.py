@@ -6,16 +6,18 @@
 
 See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
+from . import losses
+from ._gradcheck import GradcheckReport, gradcheck
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
 from .network import History, Network, TrainingDiverged
-from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
+from .optimizers import LBFGS, SGD, Adam, AdamW, Optimizer, RMSprop, Rprop
 from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "Adam", "AdamW", "Dense", "History", "Network",
-    "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "get_num_threads",
-    "set_num_threads", "__version__",
+    "ACTIVATIONS", "LBFGS", "LOSSES", "SGD", "Adam", "AdamW", "Dense", "GradcheckReport",
+    "History", "Network", "Optimizer", "RMSprop", "Rprop", "TrainingDiverged",
+    "__version__", "get_num_threads", "gradcheck", "losses", "set_num_threads",
 ]

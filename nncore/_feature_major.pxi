@@ -65,7 +65,7 @@ cdef inline void rowsums(Py_ssize_t M, Py_ssize_t N, const floating* D, Py_ssize
         nn_d_rowsums(M, N, D, ldd, out)
 
 
-cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
+cdef double lanes_loss(const LossConfig* loss, Py_ssize_t rows, Py_ssize_t stride,
                        Py_ssize_t K, const floating* out, const floating* T, Py_ssize_t kt,
                        const Py_ssize_t* labels, const floating* w, double norm,
                        floating* delta, floating* rows_out,
@@ -99,15 +99,17 @@ cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
 
 
 cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* sizes,
-                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss,
+                       const Py_ssize_t* acts, Py_ssize_t L, const LossConfig* loss,
                        Py_ssize_t rows, floating* work, Py_ssize_t stride,
                        const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
                        const floating* w,
                        double norm, const OptimizerConfig* cfg, Py_ssize_t t,
-                       floating* state1, floating* state2) noexcept nogil:
+                       floating* state1, floating* state2,
+                       const Dropout* drop) noexcept nogil:
     """One training step of a narrow network whose batch (rows samples) is already in
-    the workspace feature-major (sizes[0] x stride, see gather_rows): forward, loss,
-    backward and each layer's update, as forward_pass, loss_and_delta and
+    the workspace feature-major (sizes[0] x stride, see gather_rows): forward (with
+    dropout), loss, backward and each layer's update (none when the gradient is to be
+    clipped: train_step then updates), as forward_pass, loss_and_delta and
     backward_pass do row-major. Returns the batch's loss (loss_and_delta's value)."""
     cdef Py_ssize_t l, i, j, fi, fo, off, which = 0, K = sizes[L]
     cdef const floating* A_prev = work
@@ -128,7 +130,9 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         # Z_l^T (fo x stride) = W_l^T A_{l-1}^T + b_l
         lanes_product(fo, stride, fi, W, 1, fo, W + fi * fo, A_prev, Z)
         activate(acts[l - 1], fo * stride, Z, A)
-        A_prev = A
+        if dropped(drop, l):
+            dropout_apply(drop, l, t, stride, fo, 1, stride, A, Z + stride * fo)
+        A_prev = layer_out(work, sizes, L, stride, acts, drop, l)
         W += fi * fo + fo
     D = delta_buffer(work, sizes, L, stride, 0)
     batch_loss = lanes_loss(loss, rows, stride, K, A_prev, T, kt, labels, w, norm, D,
@@ -144,9 +148,11 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         fi = sizes[l - 1]
         fo = sizes[l]
         off -= fi * fo + fo
+        if dropped(drop, l):
+            dropout_apply(drop, l, t, stride, fo, 1, stride, D, D)
         activation_backward(acts[l - 1], fo * stride, layer_Z(work, sizes, L, stride, l),
                             layer_A(work, sizes, L, stride, acts, l), D)
-        A_prev = work if l == 1 else layer_A(work, sizes, L, stride, acts, l - 1)
+        A_prev = work if l == 1 else layer_out(work, sizes, L, stride, acts, drop, l - 1)
         dW = grads + off
         # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j], over
         # the first ``rows`` samples only (the padding is left out). A layer with
@@ -175,7 +181,8 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
             # dLoss/dA_{l-1}^T (fi x stride) = W_l delta_l^T
             lanes_product(fi, stride, fo, params + off, fo, 1, NULL, D, D_next)
             D = D_next
-        optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
-                       state1 + off if state1 != NULL else NULL,
-                       state2 + off if state2 != NULL else NULL)
+        if cfg.clip_norm == 0:
+            optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
+                           state1 + off if state1 != NULL else NULL,
+                           state2 + off if state2 != NULL else NULL)
     return batch_loss

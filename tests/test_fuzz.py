@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import nncore
 from nncore import reference
+from nncore._codes import Optimizer, codes
 from nncore._dispatch import kernels
 from nncore.losses import loss_code
 
@@ -92,8 +93,10 @@ def _make(p):
         X = rng.integers(-3, 4, size=(n, p["n_in"]))
     else:
         X = rng.normal(size=(n, p["n_in"])).astype(p["data_dtype"])
-    if p["loss"] == "mse":
+    if p["loss"] in ("mse", "mae", "huber", "quantile"):
         y = rng.normal(size=(n, k))
+    elif p["loss"] == "poisson":
+        y = rng.poisson(1.0, size=(n, k)).astype(float)
     elif p["loss"] == "binary_cross_entropy":
         y = rng.random((n, k))
     elif p["loss"] == "gaussian_nll":
@@ -326,6 +329,10 @@ def test_fuzz_optimizer_hyperparameters(spec, seed):
 # line of defence behind the Python validation). Fed inconsistent arrays directly,
 # they must raise, never read or write out of bounds.
 
+# The kernels' parameters of the losses that have any (huber's delta, the quantiles).
+LOSS_PARAMS = {"huber": np.array([1.0]), "quantile": np.array([0.5])}
+
+
 @st.composite
 def kernel_calls(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64]))
@@ -360,7 +367,8 @@ def _kernel_args(c):
         T=None if use_labels else rng.random((n, width)).astype(dt),
         labels=rng.integers(0, K, size=n).astype(np.intp) if use_labels else None,
         w=rng.uniform(0.5, 1.5, size=n).astype(dt) if c["weights"] else None,
-        loss=loss_code(c["loss"]), cap=c["cap"])
+        loss=loss_code(c["loss"]), cap=c["cap"],
+        loss_params=LOSS_PARAMS.get(c["loss"]))
     a["grads"] = np.zeros_like(a["params"])
     a["out"] = np.zeros((n, K), dt)
     a["work"] = np.zeros(kernels.workspace_size(sizes, c["cap"]), dt)
@@ -409,7 +417,8 @@ def test_fuzz_kernel_forward_and_loss(c):
         kernels.forward(a["params"], a["sizes"], a["acts"], a["X"], a["out"], a["work"],
                         a["cap"])
         kernels.loss_and_grads(a["params"], a["grads"], a["sizes"], a["acts"], a["loss"],
-                               a["X"], a["T"], a["labels"], a["w"], a["work"], a["cap"])
+                               a["loss_params"], a["X"], a["T"], a["labels"], a["w"],
+                               a["work"], a["cap"])
     except (ValueError, TypeError):
         assert c["fault"] is not None, "consistent arguments refused"
         return
@@ -432,7 +441,7 @@ def test_fuzz_kernel_train_batches(c):
     bad_pos = int(rng.integers(n))
     if f == "order" and gather:
         order[bad_pos] = n                               # a row past the end
-    n_rules = len(nncore.optimizers.OPTIMIZERS)
+    n_rules = len(codes(Optimizer))          # the kernels' update rules
     kind = int(rng.choice([-1, n_rules]) if f == "kind" else rng.integers(0, n_rules))
     state = [np.zeros(len(a["params"]), dt) for _ in range(2)]
     if f == "state":                      # (SGD with momentum uses only state1)
@@ -455,9 +464,9 @@ def test_fuzz_kernel_train_batches(c):
         settings_ = dict(kind=kind, lr=1e-3, momentum=0.5, beta1=0.9, beta2=0.999,
                          eps=1e-8, alpha=0.99)
         out = kernels.train_batches(
-            a["params"], a["grads"], a["sizes"], a["acts"], a["loss"], a["X"], a["T"],
-            a["labels"], a["w"], order, a["work"], B, first, count, settings_, state[0],
-            state[1], 0)
+            a["params"], a["grads"], a["sizes"], a["acts"], a["loss"], a["loss_params"],
+            a["X"], a["T"], a["labels"], a["w"], order, a["work"], B, first, count,
+            settings_, state[0], state[1], 0)
     except (ValueError, TypeError):
         assert may_raise, f"consistent arguments refused (fault {f})"
         return
@@ -481,8 +490,8 @@ def test_kernel_refuses_targets_next_to_labels():
     T = np.zeros((n + 1, K))
     with pytest.raises(ValueError):
         kernels.train_batches(
-            params, np.zeros_like(params), sizes, acts, loss_code("cross_entropy"), X, T,
-            labels, None, rng.permutation(n).astype(np.intp),
+            params, np.zeros_like(params), sizes, acts, loss_code("cross_entropy"), None,
+            X, T, labels, None, rng.permutation(n).astype(np.intp),
             np.zeros(kernels.workspace_size(sizes, 2)), 2, 0, 3,
             dict(kind=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8),
             np.zeros_like(params), np.zeros_like(params), 0)
