@@ -232,7 +232,14 @@ def test_fuzz_public_api(p):
 
     Xl, yl = _layout(X, p["layout"]), _layout(y, p["layout"])
     wl = None if w is None else _layout(w, p["layout"])
-    history = net.fit(Xl, yl, sample_weight=wl, **kwargs)
+    try:
+        history = net.fit(Xl, yl, sample_weight=wl, **kwargs)
+    except nncore.TrainingDiverged:
+        # Only poisson: the gradient holds exp(log rate), which a small step can
+        # overflow. The epoch is then undone, leaving finite parameters.
+        assert p["loss"] == "poisson"
+        assert all(np.isfinite(a).all() for a in net.params)
+        return
     assert len(history.loss) == p["epochs"] and np.isfinite(history.loss).all()
     assert all(np.isfinite(a).all() for a in net.params)
     B = min(p["batch_size"], n)
@@ -244,14 +251,19 @@ def test_fuzz_public_api(p):
     for method in (net.forward, net.predict):
         out = method(Xl)
         assert out.shape == (n, k) and out.dtype == np.dtype(p["dtype"])
-        assert np.isfinite(out).all()
+        finite = np.isfinite(out)
+        if p["loss"] == "poisson" and method == net.predict:
+            # the rates exp(z) overflow where the log rate z is beyond the dtype's range
+            finite |= net.forward(Xl) > np.log(np.finfo(p["dtype"]).max)
+        assert finite.all()
     probs = net.predict(Xl)
     if p["loss"] == "cross_entropy":
         np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
     if p["loss"] in ("cross_entropy", "binary_cross_entropy"):
         assert ((probs >= 0) & (probs <= 1)).all()
         assert 0 <= net.evaluate(Xl, yl, wl)["accuracy"] <= 1
-    _reference_check(net, X, y, w, p["loss"], p["dtype"])
+    if p["loss"] != "poisson" or np.isfinite(net.loss(X, y, w)):
+        _reference_check(net, X, y, w, p["loss"], p["dtype"])
 
 
 # ------------------------------------------------------------------ hyperparameters
