@@ -8,6 +8,7 @@ See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
 from . import losses
 from ._gradcheck import GradcheckReport, gradcheck
+from .io import load
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
 from .network import History, Network, TrainingDiverged
@@ -19,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "LBFGS", "LOSSES", "SGD", "Adam", "AdamW", "Dense", "GradcheckReport",
     "History", "Network", "Optimizer", "RMSprop", "Rprop", "TrainingDiverged",
-    "__version__", "get_num_threads", "gradcheck", "losses", "set_num_threads",
+    "__version__", "get_num_threads", "gradcheck", "load", "losses", "set_num_threads",
 ]

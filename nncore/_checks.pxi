@@ -106,7 +106,7 @@ cdef int _check_training(floating[::1] params, floating[::1] grads,
                          const LossConfig* loss, const floating[:, ::1] X,
                          const floating[:, ::1] T, const Py_ssize_t[::1] labels,
                          const floating[::1] w, const Py_ssize_t[::1] order,
-                         floating[::1] work, Py_ssize_t B, Py_ssize_t first_batch,
+                         floating[::1] work, Py_ssize_t batch_size, Py_ssize_t first_batch,
                          Py_ssize_t n_batches, const OptimizerConfig* cfg,
                          floating[::1] state1, floating[::1] state2,
                          const double[::1] dropout) except -1:
@@ -131,15 +131,18 @@ cdef int _check_training(floating[::1] params, floating[::1] grads,
         raise ValueError("kernel: optimizer state 1 does not match params")
     if cfg.kind != SGD and (state2 is None or state2.shape[0] != n_params):
         raise ValueError("kernel: optimizer state 2 does not match params")
-    if B < 1 or B > 2147483647 or work.shape[0] < workspace_size(sizes, B):
+    if batch_size < 1 or batch_size > 2147483647 or \
+            work.shape[0] < workspace_size(sizes, batch_size):
         raise ValueError("kernel: workspace too small for the batch size")
-    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
+    if first_batch < 0 or n_batches < 0 or \
+            (first_batch + n_batches - 1) * batch_size >= n + batch_size:
         raise ValueError("kernel: batch range outside the data")
     if order is not None and order.shape[0] != n:
         raise ValueError("kernel: order must be a permutation of the rows")
     # Every row this call reads, and its label, must be in range: checked over this
     # call's rows only, so the cost is proportional to the work done.
-    for i in range(first_batch * B, min(n, (first_batch + n_batches) * B)):
+    for i in range(first_batch * batch_size,
+                   min(n, (first_batch + n_batches) * batch_size)):
         src = order[i] if order is not None else i
         if src < 0 or src >= n:
             raise ValueError("kernel: order holds an out-of-range row")

@@ -29,7 +29,7 @@ cdef void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t q0, Py_ssize_t q1
     scattered over X, and by the time this batch is trained they are in cache.
 
     ``x_stride`` 0 gathers X row-major; otherwise feature-major, feature i of row r
-    at Xg[i * x_stride + r] (lanes_step's layout). Row-major, with ``ahead`` > 0,
+    at Xg[i * x_stride + r] (fm_step's layout). Row-major, with ``ahead`` > 0,
     each row's copy is preceded by a prefetch of the row ``ahead`` places later, so
     that the misses of several long rows are outstanding at once."""
     cdef Py_ssize_t r, src, i
@@ -58,9 +58,9 @@ cdef void gather_rows(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t q0, Py_ssize_t q1
             prefetch_bytes(labels + src, sizeof(Py_ssize_t))
 
 
-# Where train_batches takes its batches from. Batch b is rows b*B .. b*B + B - 1 (the
+# Where train_batches takes its batches from. Batch b is rows b*batch_size .. (b+1)*batch_size - 1 (the
 # last one may be shorter) of X, T, labels and w, read in place; or, with an
-# ``order``, rows order[b*B + r], gathered into the workspace (gather_rows). The
+# ``order``, rows order[b*batch_size + r], gathered into the workspace (gather_rows). The
 # float arrays are of the call's dtype: a struct cannot be fused, so they are
 # untyped here and typed where they are read (load_batch).
 ctypedef struct BatchSource:
@@ -72,8 +72,8 @@ ctypedef struct BatchSource:
     Py_ssize_t n
     Py_ssize_t n0
     Py_ssize_t kt
-    Py_ssize_t B                  # rows per batch
-    Py_ssize_t x_stride           # 0: row-major; else feature-major (lanes_step)
+    Py_ssize_t batch_size         # rows per batch
+    Py_ssize_t x_stride           # 0: row-major; else feature-major (fm_step)
     Py_ssize_t ahead              # gather_rows's prefetch distance within a batch
     bint prefetch_next            # whether to prefetch the next batch's rows
     Py_ssize_t parts              # threads that may share a large gather
@@ -92,7 +92,7 @@ cdef Py_ssize_t load_batch(const BatchSource* src, Py_ssize_t b, bint next_too,
     call, so its rows may be prefetched. Feature-major, the input goes to the
     workspace in any case (X is then left unset), with the padding samples zero.
     """
-    cdef Py_ssize_t start = b * src.B, rows, next_rows = 0, c, r, i
+    cdef Py_ssize_t start = b * src.batch_size, rows, next_rows = 0, c, r, i
     cdef Py_ssize_t n0 = src.n0, kt = src.kt, x_stride = src.x_stride
     cdef const floating* X_src = <const floating*>src.X
     cdef const floating* T_src = <const floating*>src.T
@@ -101,7 +101,7 @@ cdef Py_ssize_t load_batch(const BatchSource* src, Py_ssize_t b, bint next_too,
     cdef floating* Tg = gathered_targets(work, sizes, L, cap)
     cdef floating* wg = Tg + cap * sizes[L]
     cdef Py_ssize_t* lg = gathered_labels(work, sizes, L, cap)
-    rows = min(src.B, src.n - start)
+    rows = min(src.batch_size, src.n - start)
     if rows <= 0:
         return 0
     if src.order != NULL:
@@ -109,7 +109,7 @@ cdef Py_ssize_t load_batch(const BatchSource* src, Py_ssize_t b, bint next_too,
         # gather_rows); for a large batch, shared among the threads: it is
         # memory-bound work that would otherwise leave the others waiting.
         if src.prefetch_next and next_too:
-            next_rows = max(0, min(src.B, src.n - start - src.B))
+            next_rows = max(0, min(src.batch_size, src.n - start - src.batch_size))
         if T_src == NULL:
             Tg = NULL
         if w_src == NULL:
@@ -121,10 +121,10 @@ cdef Py_ssize_t load_batch(const BatchSource* src, Py_ssize_t b, bint next_too,
                 gather_rows(c * rows // src.parts, (c + 1) * rows // src.parts,
                             c * next_rows // src.parts, (c + 1) * next_rows // src.parts,
                             src.order + start, X_src, n0, T_src, kt, src.labels, w_src,
-                            Xg, x_stride, Tg, lg, wg, src.B, src.ahead)
+                            Xg, x_stride, Tg, lg, wg, src.batch_size, src.ahead)
         else:
             gather_rows(0, rows, 0, next_rows, src.order + start, X_src, n0, T_src, kt,
-                        src.labels, w_src, Xg, x_stride, Tg, lg, wg, src.B, src.ahead)
+                        src.labels, w_src, Xg, x_stride, Tg, lg, wg, src.batch_size, src.ahead)
         X[0] = Xg
         T[0] = Tg
         labels[0] = lg
@@ -141,7 +141,7 @@ cdef Py_ssize_t load_batch(const BatchSource* src, Py_ssize_t b, bint next_too,
                     Xg[i * x_stride + r] = X[0][r * n0 + i]
     if x_stride:
         # The padding samples: zeros, so that every value computed from them is
-        # finite (they never reach a gradient; see lanes_step).
+        # finite (they never reach a gradient; see fm_step).
         for i in range(n0):
             for r in range(rows, cap):
                 Xg[i * x_stride + r] = 0

@@ -23,9 +23,9 @@ All parameters live in one flat array: layer ``l`` holds ``W_l`` (fan_in x fan_o
 row-major) followed by ``b_l`` (fan_out); gradients and optimizer state use the same
 layout, so the optimizer is one fused pass over each layer's contiguous part (made
 as soon as the backward pass is done with that layer). The workspace for a batch
-of ``B`` rows is carved from one flat array (see ``workspace_size``): the gathered
-batch, then for each layer its pre-activation ``Z`` and activation ``A`` (B x fan_out),
-then two delta buffers of B x max(fan_out) used in turn by the backward pass, the
+of ``rows`` rows is carved from one flat array (see ``workspace_size``): the gathered
+batch, then for each layer its pre-activation ``Z`` and activation ``A`` (rows x fan_out),
+then two delta buffers of rows x max(fan_out) used in turn by the backward pass, the
 matrix products' packing buffer, and the gathered batch's targets, weights and labels.
 Where an activation's derivative can be computed from its output (all but gelu), ``A``
 is computed in place over ``Z``.
@@ -36,8 +36,8 @@ A_0 = X (see ``_passes.pxi``).
 The codes that name an activation, a loss and an optimizer's update rule are one
 table, ``_codes.pxd``; the Python layer reads them back from ``nncore._codes``.
 
-Networks with no layer wider than ``LANES_MAX_WIDTH`` (and at most
-``LANES_MAX_INPUT`` inputs) train feature-major instead (``lanes_step``): the same
+Networks with no layer wider than ``FM_MAX_WIDTH`` (and at most
+``FM_MAX_INPUT`` inputs) train feature-major instead (``fm_step``): the same
 buffers hold one row per unit, with the batch's samples (padded to whole vectors)
 along the row, so that every product and elementwise pass runs along the batch
 rather than along a few units.
@@ -47,11 +47,12 @@ points; it includes its sections, in order, from ``_products.pxi`` (matrix produ
 ``_activations.pxi``, ``_dropout.pxi``, ``_losses.pxi``, ``_passes.pxi`` (forward and
 backward passes, one training step), ``_feature_major.pxi``, ``_optimizers.pxi``,
 ``_gather.pxi`` (where each batch comes from) and ``_checks.pxi`` (the entry points'
-checks); the C helpers are in ``_simd.h``.
+checks); the C helpers are in ``nncore/csrc/`` (one concern per header; see the
+summary at the top of each).
 
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
-kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
+kernels' own register-tiled loop (``nncore/csrc/gemm.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -72,60 +73,84 @@ ctypedef void (*dgemm_t)(char *transa, char *transb, blas_int *m, blas_int *n,
 cdef sgemm_t _sgemm = NULL
 cdef dgemm_t _dgemm = NULL
 
-# Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
-# scalar calls cannot match in loops over small layers (a few ulp); float64 tanh,
-# sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at libm's accuracy
-# (gaussian_nll's exp, cross_entropy's log and float32 binary_cross_entropy's exp and
-# log1p, and float64 cross_entropy's exp, still call libm); and the register-tiled
-# matrix multiply.
-cdef extern from "_simd.h" nogil:
-    float nn_expf(float x) noexcept
-    float nn_tanhf(float x) noexcept
-    float nn_sigmoidf(float x) noexcept
-    void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
-    double nn_tanh(double x) noexcept
-    double nn_expm1_neg(double y) noexcept
-    double nn_softplus(double z) noexcept
-    double nn_sigmoid(double z) noexcept
-    double nn_exp_neg(double y) noexcept
-    double nn_log1p_unit(double u) noexcept
-    void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
-    void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
-    void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
-                   Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
-                   Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
-    void nn_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
-                   Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
-                   Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
-    void nn_colsum_f(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
-                     int accumulate) noexcept
-    void nn_colsum_d(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
-                     int accumulate) noexcept
-    void nn_gemm_f_dots(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
-                        const float* b, float* C, int accumulate) noexcept
-    void nn_gemm_d_dots(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
-                        const double* b, double* C, int accumulate) noexcept
-    void nn_f_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
-                    Py_ssize_t rsa, Py_ssize_t csa, const float* bias, const float* B,
-                    float* C) noexcept
-    void nn_d_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
-                    Py_ssize_t rsa, Py_ssize_t csa, const double* bias, const double* B,
-                    double* C) noexcept
-    void nn_f_rowsums(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
-                      float* out) noexcept
-    void nn_d_rowsums(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
-                      double* out) noexcept
-    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
-    const Py_ssize_t NN_MAX_LANES
-    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
+# The C helpers (nncore/csrc/, one concern per header): fast float32 exp/tanh/sigmoid,
+# which libm's scalar calls cannot match in loops over small layers (a few ulp);
+# float64 tanh, sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at
+# libm's accuracy (gaussian_nll's exp, cross_entropy's log and float32
+# binary_cross_entropy's exp and log1p, and float64 cross_entropy's exp, still call
+# libm); the register-tiled matrix product; the bias gradients' sums; the
+# feature-major product.
+cdef extern from "csrc/config.h" nogil:
     const int NN_VBYTES
+    const Py_ssize_t NN_MAX_LANES
     const Py_ssize_t NN_BLAS_ABOVE
     int NN_MAX_THREADS() noexcept
+
+cdef extern from "csrc/math_f32.h" nogil:
+    float nn_exp_f32(float x) noexcept
+    float nn_tanh_f32(float x) noexcept
+    float nn_sigmoid_f32(float x) noexcept
+    void nn_tanh_array_f32(Py_ssize_t n, const float* z, float* a) noexcept
+
+cdef extern from "csrc/math_f64.h" nogil:
+    double nn_tanh_f64(double x) noexcept
+    double nn_expm1_neg_f64(double y) noexcept
+    double nn_softplus_f64(double z) noexcept
+    double nn_sigmoid_f64(double z) noexcept
+    double nn_exp_neg_f64(double y) noexcept
+    double nn_log1p_unit_f64(double u) noexcept
+    void nn_tanh_array_f64(Py_ssize_t n, const double* z, double* a) noexcept
+    void nn_sigmoid_array_f64(Py_ssize_t n, const double* z, double* a) noexcept
+
+cdef extern from "csrc/gemm.h" nogil:
+    void nn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                     Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
+                     Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
+    void nn_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                     Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
+                     Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
+    void nn_dots_f32(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
+                     const float* b, float* C, int accumulate) noexcept
+    void nn_dots_f64(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
+                     const double* b, double* C, int accumulate) noexcept
+    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
+
+cdef extern from "csrc/sums.h" nogil:
+    void nn_colsums_f32(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
+                        int accumulate) noexcept
+    void nn_colsums_f64(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
+                        int accumulate) noexcept
+    void nn_rowsums_f32(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
+                        float* out) noexcept
+    void nn_rowsums_f64(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
+                        double* out) noexcept
+
+cdef extern from "csrc/fm.h" nogil:
+    void nn_fm_product_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                           Py_ssize_t rsa, Py_ssize_t csa, const float* bias,
+                           const float* B, float* C) noexcept
+    void nn_fm_product_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                           Py_ssize_t rsa, Py_ssize_t csa, const double* bias,
+                           const double* B, double* C) noexcept
+
+cdef extern from "csrc/blocking.h" nogil:
+    ctypedef struct nn_blocking_t:
+        Py_ssize_t l2
+        Py_ssize_t l3
+    nn_blocking_t nn_blocking
+    const Py_ssize_t NN_KC
+    const int NN_MR
+    void nn_set_blocking(Py_ssize_t l2, Py_ssize_t l3) noexcept
+    Py_ssize_t nn_block_rows(Py_ssize_t kc, Py_ssize_t size) noexcept
+    Py_ssize_t nn_block_cols(Py_ssize_t kc, Py_ssize_t size, Py_ssize_t panel) noexcept
+
+cdef extern from "csrc/prefetch.h" nogil:
+    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
 
 
 cdef inline floating fast_exp(floating x) noexcept nogil:
     if floating is float:
-        return nn_expf(x)
+        return nn_exp_f32(x)
     else:
         return exp(x)
 
@@ -140,9 +165,9 @@ cdef inline floating fsqrt(floating x) noexcept nogil:
 
 cdef inline floating fast_tanh(floating x) noexcept nogil:
     if floating is float:
-        return nn_tanhf(x)
+        return nn_tanh_f32(x)
     else:
-        return nn_tanh(x)
+        return nn_tanh_f64(x)
 
 # The activation, loss and optimizer codes and the status codes: one table, in
 # nncore/_codes.pxd, which the Python layer reads back from nncore._codes.
@@ -175,8 +200,8 @@ ctypedef struct LossConfig:
     Py_ssize_t n_q
 
 # A product C(M x N) = A(M x K) B(K x N) with more multiply-adds than this goes to
-# BLAS; smaller ones run in the kernels' own tiled loop (nncore/_simd.h). The cut-over
-# depends on the instruction set this module was compiled for; it was measured.
+# BLAS; smaller ones run in the kernels' own tiled loop (nncore/csrc/gemm.h). The
+# cut-over depends on the instruction set this module was compiled for; it was measured.
 BLAS_ABOVE = NN_BLAS_ABOVE
 
 cdef enum:
@@ -185,7 +210,7 @@ cdef enum:
     # So is the gathering of a shuffled batch of more values than this.
     _GATHER_PARALLEL_ABOVE = 65536
     # Networks with no layer wider than _LANES_MAX_WIDTH and no more than
-    # _LANES_MAX_INPUT inputs train in the feature-major layout (see lanes_step).
+    # _LANES_MAX_INPUT inputs train in the feature-major layout (see fm_step).
     # Measured against the row-major one (benches of 15 networks, 1 thread): it
     # wins 1.03-1.9x on such networks in float32, 1.0-1.35x in float64 (where
     # only batches of 8 lost, 0.94x); a 32-wide input, whose every row the gather
@@ -195,7 +220,7 @@ cdef enum:
     # Rows ahead of the one being gathered whose prefetch is asked for.
     _GATHER_AHEAD = 8
     # A feature-major layer with at most this many units on one side takes its
-    # weight gradient as dot products (lanes_step).
+    # weight gradient as dot products (fm_step).
     _LANES_DOTS_MAX = 4
     # Samples per chunk when a feature-major output is turned to rows for its loss.
     _LOSS_CHUNK = 64
@@ -221,6 +246,7 @@ include "_passes.pxi"
 include "_feature_major.pxi"
 include "_optimizers.pxi"
 include "_gather.pxi"
+include "_blocking.pxi"
 include "_checks.pxi"
 
 
@@ -255,20 +281,20 @@ cdef inline bint _may_use_blas(const Py_ssize_t[::1] sizes, Py_ssize_t rows):
 def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
     """Whether ``train_batches`` runs a network of these layer sizes and this dtype
     (float32 or float64) in the feature-major layout: networks with every layer at
-    most ``LANES_MAX_WIDTH`` units wide and at most ``LANES_MAX_INPUT`` inputs (see
-    lanes_step), in either dtype. (float64 ones stayed row-major while libm's tanh,
+    most ``FM_MAX_WIDTH`` units wide and at most ``FM_MAX_INPUT`` inputs (see
+    fm_step), in either dtype. (float64 ones stayed row-major while libm's tanh,
     a call per value, dominated their steps: the layout measured 0.73-0.75x on
-    2-16-1 then, 1.3x with the vectorized nn_tanh_array.)"""
+    2-16-1 then, 1.3x with the vectorized nn_tanh_array_f64.)"""
     import numpy
     if sizes.shape[0] < 2:
         raise ValueError("feature_major: need at least two sizes")
     if numpy.dtype(dtype) not in (numpy.float32, numpy.float64):
         raise ValueError(f"feature_major: dtype must be float32 or float64, not {dtype}")
-    return lanes_layout(&sizes[0], sizes.shape[0] - 1)
+    return fm_layout(&sizes[0], sizes.shape[0] - 1)
 
 
-LANES_MAX_WIDTH = _LANES_MAX_WIDTH
-LANES_MAX_INPUT = _LANES_MAX_INPUT
+FM_MAX_WIDTH = _LANES_MAX_WIDTH
+FM_MAX_INPUT = _LANES_MAX_INPUT
 
 
 def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
@@ -277,14 +303,14 @@ def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     rows x sizes[0] (gathered input) + for each layer 2 x rows x fan_out (Z and A) +
     2 x rows x max fan_out (deltas) + the matrix products' packing buffer + a
     gathered batch's targets, weights and labels (gathered_size); for a network that
-    trains feature-major (lanes_step), rows rounded up to whole vectors.
+    trains feature-major (fm_step), rows rounded up to whole vectors.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, n
     if rows < 1 or L < 1:
         raise ValueError(f"workspace_size: need rows >= 1 and at least two sizes; got "
                          f"rows={rows}, {sizes.shape[0]} sizes")
-    if lanes_layout(&sizes[0], L):
-        rows = lanes_padded(rows)
+    if fm_layout(&sizes[0], L):
+        rows = fm_padded(rows)
     n = rows * sizes[0]
     for l in range(1, L + 1):
         n += 2 * rows * sizes[l]
@@ -429,7 +455,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                   const double[::1] dropout=None, uint64_t seed=0):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
-    Batch b holds rows ``order[b*B : (b+1)*B]`` of X (the last one may be shorter);
+    Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one
+    may be shorter);
     ``order`` None means rows in their stored order, read in place. The loss, its
     parameters, targets and weights as in ``loss_and_grads``. Per batch: gather
     (and prefetch the next batch) -> forward -> fused loss and output delta ->
@@ -449,11 +476,11 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     ``Status.NONFINITE_LOSS`` when a batch's loss was NaN or infinite (that batch's
     update is not applied and it is not counted as finished).
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, B = batch_size, b, rows, done = 0, steps = 0
-    cdef bint lanes = lanes_layout(&sizes[0], L)     # see feature_major
+    cdef Py_ssize_t L = sizes.shape[0] - 1, b, rows, done = 0, steps = 0
+    cdef bint fm = fm_layout(&sizes[0], L)     # see feature_major
     # The feature-major layout pads the batch to whole vectors (workspace_size
     # counts the padding).
-    cdef Py_ssize_t cap = lanes_padded(B) if lanes else B
+    cdef Py_ssize_t cap = fm_padded(batch_size) if fm else batch_size
     cdef double batch_loss, weight
     cdef int status = OK
     cdef OptimizerConfig cfg = _optimizer_config(optimizer)
@@ -469,7 +496,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef bint prefetch
     _loss_config(loss, loss_params, sizes[L], &lcfg)
     _check_training(params, grads, sizes, acts, &lcfg, X, T, labels, sample_weight,
-                    order, work, B, first_batch, n_batches, &cfg, state1, state2, dropout)
+                    order, work, batch_size, first_batch, n_batches, &cfg, state1, state2, dropout)
     drop.rates = &dropout[0] if dropout is not None else NULL
     drop.seed = seed
     s1 = &state1[0] if state1 is not None and state1.shape[0] else NULL
@@ -482,15 +509,15 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     src.n = X.shape[0]
     src.n0 = sizes[0]
     src.kt = T.shape[1] if T is not None else 0
-    src.B = B
-    src.x_stride = cap if lanes else 0
+    src.batch_size = batch_size
+    src.x_stride = cap if fm else 0
     # Prefetching pays when X is beyond the L2 cache (about 1 MiB on the CPUs
     # measured); below that, the hints cost more than the misses they avoid.
     prefetch = order is not None and <double>src.n * src.n0 * sizeof(floating) > 1048576
     src.ahead = _GATHER_AHEAD if prefetch else 0
-    src.prefetch_next = prefetch and B * src.n0 * sizeof(floating) <= 65536
+    src.prefetch_next = prefetch and batch_size * src.n0 * sizeof(floating) <= 65536
     src.parts = NN_MAX_THREADS()
-    _ensure_blas(_may_use_blas(sizes, B))
+    _ensure_blas(_may_use_blas(sizes, batch_size))
     with nogil:
         for b in range(first_batch, first_batch + n_batches):
             rows = load_batch(&src, b, b + 1 < first_batch + n_batches, &work[0],
@@ -504,7 +531,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 done += 1
                 continue
             batch_loss = train_step(&params[0], &grads[0], &sizes[0], &acts[0], L, &lcfg,
-                                    lanes, Xb, rows, Tb, src.kt, lb, wb, weight,
+                                    fm, Xb, rows, Tb, src.kt, lb, wb, weight,
                                     &work[0], cap, &cfg, step + steps + 1, s1, s2,
                                     &drop if dropout is not None else NULL)
             if not isfinite(batch_loss):

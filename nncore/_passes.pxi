@@ -106,9 +106,9 @@ cdef inline Py_ssize_t gathered_size(Py_ssize_t cap, Py_ssize_t K) noexcept nogi
 
 cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                       Py_ssize_t B, floating* work, Py_ssize_t cap, const Dropout* drop,
-                       Py_ssize_t t) noexcept nogil:
-    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (B x sizes[0]). With
+                       Py_ssize_t rows, floating* work, Py_ssize_t cap,
+                       const Dropout* drop, Py_ssize_t t) noexcept nogil:
+    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (rows x sizes[0]). With
     ``drop`` (training; else NULL), a layer's output is dropped out with step t's
     masks before it goes on (layer_out)."""
     cdef Py_ssize_t l, fi, fo
@@ -121,17 +121,18 @@ cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
         fo = sizes[l]
         Z = layer_Z(work, sizes, L, cap, l)
         A = layer_A(work, sizes, L, cap, acts, l)
-        matmul(False, False, B, fo, fi, A_prev, W, 0, Z, gemm_scratch(work, sizes, L, cap))
-        bias_activation(acts[l - 1], B, fo, W + fi * fo, Z, A)
+        matmul(False, False, rows, fo, fi, A_prev, W, 0, Z,
+               gemm_scratch(work, sizes, L, cap))
+        bias_activation(acts[l - 1], rows, fo, W + fi * fo, Z, A)
         if dropped(drop, l):
-            dropout_apply(drop, l, t, B, fo, fo, 1, A, Z + cap * fo)
+            dropout_apply(drop, l, t, rows, fo, fo, 1, A, Z + cap * fo)
         A_prev = layer_out(work, sizes, L, cap, acts, drop, l)
         W += fi * fo + fo
 
 
 cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* sizes,
                         const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                        Py_ssize_t B, floating* work, Py_ssize_t cap,
+                        Py_ssize_t rows, floating* work, Py_ssize_t cap,
                         floating beta, const OptimizerConfig* cfg, Py_ssize_t t,
                         floating* state1, floating* state2, const Dropout* drop,
                         floating* dX) noexcept nogil:
@@ -139,7 +140,7 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
 
     For l = L..1: delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l;
     db_l = sum_rows delta_l; dLoss/dA_{l-1} = delta_l W_l^T (for l > 1, and into dX,
-    B x sizes[0], for l = 1 when dX is not NULL). With beta = 1 the gradients are
+    rows x sizes[0], for l = 1 when dX is not NULL). With beta = 1 the gradients are
     added to ``grads``. With ``drop``, dLoss/dA_l is first masked as forward_pass
     masked A_l.
 
@@ -165,24 +166,24 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
         fo = sizes[l]
         off -= fi * fo + fo
         if dropped(drop, l):
-            dropout_apply(drop, l, t, B, fo, fo, 1, D, D)
-        activation_backward(acts[l - 1], B * fo, layer_Z(work, sizes, L, cap, l),
+            dropout_apply(drop, l, t, rows, fo, fo, 1, D, D)
+        activation_backward(acts[l - 1], rows * fo, layer_Z(work, sizes, L, cap, l),
                             layer_A(work, sizes, L, cap, acts, l), D)
         A_prev = X if l == 1 else layer_out(work, sizes, L, cap, acts, drop, l - 1)
         dW = grads + off
         db = dW + fi * fo
-        matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
+        matmul(True, False, fi, fo, rows, A_prev, D, beta, dW, scratch)
         if floating is float:
-            nn_colsum_f(B, fo, D, db, beta != 0)
+            nn_colsums_f32(rows, fo, D, db, beta != 0)
         else:
-            nn_colsum_d(B, fo, D, db, beta != 0)
+            nn_colsums_f64(rows, fo, D, db, beta != 0)
         if l > 1:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)
-            matmul(False, True, B, fi, fo, D, params + off, 0, D_next, scratch)
+            matmul(False, True, rows, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
         elif dX != NULL:
-            matmul(False, True, B, fi, fo, D, params + off, 0, dX, scratch)
+            matmul(False, True, rows, fi, fo, D, params + off, 0, dX, scratch)
         if update:
             optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
                            state1 + off if state1 != NULL else NULL,
@@ -211,7 +212,8 @@ cdef void clip_and_update(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
 
 cdef double train_step(floating* params, floating* grads, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const LossConfig* loss,
-                       bint lanes, const floating* X, Py_ssize_t rows, const floating* T,
+                       bint feature_major, const floating* X, Py_ssize_t rows,
+                       const floating* T,
                        Py_ssize_t kt, const Py_ssize_t* labels, const floating* w,
                        double weight, floating* work, Py_ssize_t cap,
                        const OptimizerConfig* cfg, Py_ssize_t t, floating* state1,
@@ -221,12 +223,12 @@ cdef double train_step(floating* params, floating* grads, const Py_ssize_t* size
     backward with each layer's update (or, with clipping, clip_and_update after it).
 
     ``weight``: the batch's sum of weights, by which its loss is normalised. Feature-
-    major (``lanes``), the batch is already in the workspace (X unused). Returns the
-    batch's loss; when that is not finite, no parameter has changed.
+    major (``feature_major``), the batch is already in the workspace (X unused).
+    Returns the batch's loss; when that is not finite, no parameter has changed.
     """
     cdef double batch_loss
-    if lanes:
-        batch_loss = lanes_step(params, grads, sizes, acts, L, loss, rows, work, cap, T,
+    if feature_major:
+        batch_loss = fm_step(params, grads, sizes, acts, L, loss, rows, work, cap, T,
                                 kt, labels, w, weight, cfg, t, state1, state2, drop)
     else:
         forward_pass(params, sizes, acts, L, X, rows, work, cap, drop, t)

@@ -69,6 +69,10 @@ class Loss:
     def _check_outputs(self, n_outputs):
         """Refuse an output width that does not suit the loss."""
 
+    def _params(self):
+        """Its parameters by name, as JSON values (what a saved file records)."""
+        raise NotImplementedError
+
     def __eq__(self, other):
         return type(other) is type(self) and self._key() == other._key()
 
@@ -98,6 +102,9 @@ class Huber(Loss):
 
     def _kernel_params(self):
         return np.array([self.delta])
+
+    def _params(self):
+        return {"delta": self.delta}
 
     def _key(self):
         return (self.delta,)
@@ -137,6 +144,9 @@ class Quantile(Loss):
     def _kernel_params(self):
         return np.array(self.q)
 
+    def _params(self):
+        return {"q": list(self.q)}
+
     def _check_outputs(self, n_outputs):
         if n_outputs % len(self.q):
             raise ValueError(f"loss {self!r} needs an output width that is a multiple "
@@ -153,6 +163,17 @@ class Quantile(Loss):
 
 # The loss a name stands for, where it has parameters.
 _BY_NAME = {"huber": Huber(), "quantile": Quantile(0.5)}
+
+
+def loss_from_params(name, params):
+    """The loss a saved file records: its name and parameters (``Loss._params``); a
+    bare name when it has none."""
+    cls = {"huber": Huber, "quantile": Quantile}.get(name)
+    if cls is None:
+        if params:
+            raise ValueError(f"loss {name!r} takes no parameters; got {params!r:.100}")
+        return name
+    return cls(**params) if params else name
 
 
 def check_loss(loss, n_outputs):

@@ -214,6 +214,9 @@ def _reference_check(net, X, y, w, loss, dtype):
 def test_fuzz_public_api(p):
     net, X, y, w, kwargs = _make(p)
     n, k = p["n"], p["widths"][-1]
+    if p["loss"] == "poisson":
+        # Small log rates at the start: exp(log rate) in the gradient can overflow.
+        net.params[-2][...] *= 0.01
     if p["corruption"] is not None:
         net.fit(X, y, sample_weight=w, **dict(kwargs, epochs=1))   # optimizer state
         X, y, w, kwargs = _corrupt(p["corruption"], X, y, w, kwargs, p["loss"], k)

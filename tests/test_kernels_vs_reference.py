@@ -276,7 +276,7 @@ def test_bias_gradients_at_vector_edges(build, rows, dtype):
         assert rel_err(got, want) < tol, f"bias of layer {l} after a step"
 
 
-# Networks no wider than LANES_MAX_WIDTH (with at most LANES_MAX_INPUT inputs) train
+# Networks no wider than FM_MAX_WIDTH (with at most FM_MAX_INPUT inputs) train
 # feature-major (one row per unit, the batch along the vector lanes); wider ones
 # row-major.
 # Every activation and loss through both, on every build: (first, second) hidden
@@ -292,8 +292,8 @@ ACTIVATION_PAIRS = [("relu", "tanh"), ("sigmoid", "leaky_relu"), ("elu", "gelu")
 def test_training_in_both_layouts(build, layout, pair, case, dtype):
     rng = np.random.default_rng(seed_of("layouts", layout, *pair, case))
     k = 3
-    n_in = build.LANES_MAX_INPUT + 1 if layout == "row-major-input" else 4
-    hidden = build.LANES_MAX_WIDTH + 7 if layout == "row-major" else 9
+    n_in = build.FM_MAX_INPUT + 1 if layout == "row-major-input" else 4
+    hidden = build.FM_MAX_WIDTH + 7 if layout == "row-major" else 9
     sizes = (n_in, hidden, 5, output_width(case, k))
     assert build.feature_major(np.array(sizes, np.intp), dtype) == (
         layout == "feature-major")

@@ -187,3 +187,15 @@ def test_bad_gradcheck_arguments():
             nncore.gradcheck(net, X, y, **kwargs)
     with pytest.raises(TypeError, match="Network"):
         nncore.gradcheck("net", X, y)
+
+
+@pytest.mark.parametrize("loss", [Huber(0.3), Quantile([0.1, 0.9]), "huber", "poisson"])
+def test_saved_networks_keep_their_loss(loss, tmp_path):
+    X, y, _ = data()
+    net = net_for(loss, 2)
+    net.save(tmp_path / "net.npz")
+    loaded = nncore.load(tmp_path / "net.npz")
+    y = np.abs(y).round() if loss == "poisson" else y[:, :1] if loss == Quantile(
+        [0.1, 0.9]) else y
+    assert loaded.loss_name == net.loss_name
+    assert loaded.loss(X, y) == net.loss(X, y)
