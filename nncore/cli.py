@@ -38,11 +38,18 @@ DATASET_DEFAULTS = {
 COMMAND_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 1e-1}
 
 
+def _per_batch(optimizers):
+    """The optimizers that take a learning rate (all but the full-batch LBFGS)."""
+    return [name for name, cls in optimizers.items()
+            if "lr" in inspect.signature(cls).parameters]
+
+
 def _optimizer_lr(name):
     """The learning rate the command uses for optimizer ``name`` by default."""
     from .optimizers import OPTIMIZERS
 
-    return COMMAND_LR.get(name, inspect.signature(OPTIMIZERS[name]).parameters["lr"].default)
+    default = inspect.signature(OPTIMIZERS[name]).parameters["lr"].default
+    return COMMAND_LR.get(name, default)
 
 
 class CommandError(Exception):
@@ -84,7 +91,7 @@ def build_parser():
         f"{name}: {','.join(map(str, d['hidden'])) or 'none'} {d['activation']}, "
         f"{d['epochs']} epochs, batch {d['batch_size']}"
         for name, d in DATASET_DEFAULTS.items())
-    lrs = ", ".join(f"{name} {_optimizer_lr(name):g}" for name in OPTIMIZERS)
+    lrs = ", ".join(f"{name} {_optimizer_lr(name):g}" for name in _per_batch(OPTIMIZERS))
     train = commands.add_parser(
         "train", help="train a network on a built-in data set",
         description="Train a dense network on a built-in data set, printing the loss "
@@ -104,7 +111,7 @@ def build_parser():
                             "for no hidden layer (default: per data set)")
     train.add_argument("--activation", choices=list(ACTIVATIONS),
                        help="activation of the hidden layers (default: per data set)")
-    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
+    train.add_argument("--optimizer", choices=_per_batch(OPTIMIZERS), default="adam",
                        help="default: adam")
     train.add_argument("--lr", type=float, metavar="X",
                        help="learning rate (default: per optimizer)")
