@@ -1,54 +1,42 @@
-"""Helpers shared by the pytest-benchmark suites (see conftest.py for how to run them)."""
-
-import importlib.util
+"""Helpers of the pytest-benchmark suites (``conftest.py`` says how to run them)."""
 import os
-import sys
 
 import pytest
 
-try:
-    from nncore import bench as nb
-except ImportError:  # nncore does not import (kernels not built): load the harness file
-    _path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         "nncore", "bench.py")
-    _spec = importlib.util.spec_from_file_location("_nncore_bench", _path)
-    nb = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = nb
-    _spec.loader.exec_module(nb)
+from .configs import CONFIGS
+from .harness import usable_cpus
+from .peers import SkipPeer, make_trainer, missing
 
-# Rows per configuration in the pytest suites (whole batches; the compare script uses
-# the larger sizes documented in nncore.bench).
+# Rows per configuration in the suites: fewer than `python -m benches train` uses, so
+# that the whole suite takes minutes (whole batches, scaled by NNCORE_BENCH_SCALE).
 SUITE_ROWS = {"tiny": 16384, "small": 16384, "medium": 4096, "large": 2048}
 SCALE = float(os.environ.get("NNCORE_BENCH_SCALE", "1"))
 ROUNDS = int(os.environ.get("NNCORE_BENCH_ROUNDS", "5"))
 
-CONFIG_NAMES = list(nb.CONFIGS)
+CONFIG_NAMES = list(CONFIGS)
 DTYPES = ["float32", "float64"]
 THREADS = [1, 2]
-# Which module a peer needs: pytest.importorskip skips the peer where it is missing.
-PEER_IMPORTS = {"torch": "torch", "torch-fused": "torch", "jax-step": "jax",
-                "jax-scan": "jax", "sklearn": "sklearn"}
 
 
 def suite_rows(name):
-    cfg = nb.CONFIGS[name]
+    cfg = CONFIGS[name]
     return cfg.rows(SUITE_ROWS[name] * SCALE / cfg.n_samples)
 
 
 def require_peer(peer, threads):
-    """Skip the test where ``peer`` cannot run: a missing package, or JAX's fixed threads."""
-    module = PEER_IMPORTS.get(peer)
-    if module is not None:
-        pytest.importorskip(module, reason=f"{peer} needs {module}: pip install -e .[bench]")
-    if peer.startswith("jax"):
-        cpus = len(nb._usable_cpus())
-        if threads != cpus:
-            pytest.skip(f"JAX's thread pool is fixed at process start (it has {cpus} CPUs "
-                        f"here, not {threads}); benches/compare.py runs JAX per thread count")
+    """Skip where ``peer`` cannot run: its framework is missing, or it is JAX at another
+    thread count than this process's CPUs (JAX fixes its pool when it starts)."""
+    why = missing(peer)
+    if why:
+        pytest.skip(f"{peer}: {why}")
+    if peer.startswith("jax") and threads != len(usable_cpus()):
+        pytest.skip(f"JAX's thread pool is fixed at process start ({len(usable_cpus())} "
+                    f"CPUs here, not {threads}); `python -m benches train` runs JAX per "
+                    "thread count")
 
 
 def make_trainer_or_skip(peer, cfg, X, y, dtype, params):
     try:
-        return nb.make_trainer(peer, cfg, X, y, dtype, [p.copy() for p in params])
-    except nb.SkipPeer as exc:
+        return make_trainer(peer, cfg, X, y, dtype, [p.copy() for p in params])
+    except SkipPeer as exc:
         pytest.skip(str(exc))

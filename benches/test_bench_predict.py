@@ -1,14 +1,21 @@
 """One ``predict`` call over the whole data set per round (probabilities for softmax CE).
 
-Groups ``predict <config> <dtype> <n>t``: nncore, the NumPy reference's forward pass,
-PyTorch eager under ``torch.no_grad()``, JAX jit, scikit-learn ``predict_proba``.
+Groups ``predict <config> <dtype> <n>t``: nncore, a NumPy forward pass written by
+hand, PyTorch eager under ``torch.no_grad()``, JAX jit, scikit-learn ``predict_proba``.
+For one-row latency, see ``python -m benches predict``.
 """
-
 import numpy as np
 import pytest
 
-from bench_helpers import (CONFIG_NAMES, DTYPES, ROUNDS, THREADS, make_trainer_or_skip, nb,
-                      require_peer)
+from .bench_helpers import (
+    CONFIG_NAMES,
+    DTYPES,
+    ROUNDS,
+    THREADS,
+    make_trainer_or_skip,
+    require_peer,
+)
+from .configs import numpy_forward
 
 PREDICT_PEERS = ["nncore", "numpy", "torch", "jax-step", "sklearn"]
 
@@ -20,23 +27,19 @@ PREDICT_PEERS = ["nncore", "numpy", "torch", "jax-step", "sklearn"]
 def test_predict(benchmark, dataset, config, dtype, threads, peer):
     require_peer(peer, threads)
     cfg, X, y, params = dataset(config, dtype)
-    if peer == "sklearn":  # it has no weights before a fit: one untimed epoch on a slice
-        n = 4 * cfg.batch_size
-        trainer = make_trainer_or_skip(peer, cfg, X[:n], y[:n], dtype, params)
-        trainer.epoch()
-    else:
-        trainer = make_trainer_or_skip(peer, cfg, X, y, dtype, params)
+    trainer = make_trainer_or_skip(peer, cfg, X, y, dtype, params)
     benchmark.group = f"predict {config} {dtype} {threads}t"
     benchmark.extra_info.update(rows=len(X), peer=peer)
-    with nb.limit_threads(threads):
+    with trainer.threads(threads):
         out = benchmark.pedantic(trainer.predict, args=(X,), rounds=max(ROUNDS, 5),
                                  warmup_rounds=1, iterations=1)
     if benchmark.stats is not None:  # None under --benchmark-disable
-        benchmark.extra_info["samples_per_s"] = round(len(X) / benchmark.stats.stats.median)
+        t = benchmark.stats.stats.median
+        benchmark.extra_info["samples_per_s"] = round(len(X) / t)
     assert out.shape == (len(X), cfg.sizes[-1])
-    if peer != "sklearn":  # same weights: same probabilities, to the dtype's rounding
-        expected = nb.numpy_forward([p.astype(np.float64) for p in params], cfg,
-                                    X[:256].astype(np.float64))
-        tol = 1e-4 if dtype == "float32" else 1e-9
-        np.testing.assert_allclose(np.asarray(out[:256], dtype=np.float64), expected,
-                                   rtol=tol, atol=tol)
+    # Same weights everywhere: the same outputs, to the dtype's rounding.
+    expected = numpy_forward([p.astype(np.float64) for p in params], cfg,
+                             X[:256].astype(np.float64))
+    tol = 1e-4 if dtype == "float32" else 1e-9
+    np.testing.assert_allclose(np.asarray(out[:256], dtype=np.float64), expected,
+                               rtol=tol, atol=tol)

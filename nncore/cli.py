@@ -1,10 +1,9 @@
-"""The ``nncore`` command: train a network on a built-in data set, or run the benchmarks.
+"""The ``nncore`` command: train a network on a built-in data set.
 
 ::
 
     python -m nncore train                      # 2-64-64-3 ReLU net on a 3-class spiral
     python -m nncore train --dataset digits --epochs 20 --optimizer sgd --lr 0.05
-    python -m nncore bench ...                  # all arguments go to nncore.bench.main
 
 ``train`` prints the training loss after every epoch (and the test accuracy, where the
 data set has a held-out part), then the final train and test accuracy and the time
@@ -112,12 +111,6 @@ def build_parser():
     train.add_argument("--log-every", type=int, default=1, metavar="K",
                        help="print every K-th epoch, and the last (default: 1)")
     train.set_defaults(run=_train)
-
-    # Listed for --help only: main() hands "bench" and everything after it to
-    # nncore.bench.main before this parser sees them.
-    commands.add_parser("bench", add_help=False,
-                        help="run the benchmarks (arguments: python -m nncore bench "
-                             "--help)")
     return parser
 
 
@@ -222,18 +215,6 @@ def _train(args):
     return 0
 
 
-def _bench(argv):
-    try:
-        from . import bench
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.bench":
-            raise
-        raise CommandError("the benchmarks (nncore/bench.py) are not part of this "
-                           "installation") from None
-    status = bench.main(list(argv))
-    return 0 if status is None else int(status)
-
-
 def main(argv=None):
     """Run the ``nncore`` command with ``argv`` (default ``sys.argv[1:]``).
 
@@ -241,8 +222,6 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        if argv and argv[0] == "bench":
-            return _bench(argv[1:])
         args = build_parser().parse_args(argv)    # exits 2 by itself on bad usage
         return args.run(args)
     except (ValueError, TypeError) as exc:

@@ -1,4 +1,4 @@
-"""The command line: ``python -m nncore train|bench``, ``--help``, ``--version``, exit codes.
+"""The command line: ``python -m nncore train``, ``--help``, ``--version``, exit codes.
 
 A few tests run the real command in a subprocess (``sys.executable -m nncore``); the
 rest call ``nncore.cli.main`` in-process, which is the same code without the start-up
@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -72,13 +71,13 @@ def test_version_and_help(tmp_path):
     assert proc.stdout.strip() == f"nncore {nncore.__version__}"
     proc = run_nncore(["--help"], tmp_path)
     assert proc.returncode == 0
-    assert "train" in proc.stdout and "bench" in proc.stdout
+    assert "train" in proc.stdout
 
 
-def test_train_does_not_import_bench_or_its_peers(tmp_path):
+def test_train_imports_no_other_framework(tmp_path):
     code = ("import sys, nncore.cli\n"
             "assert nncore.cli.main(['train', '--epochs', '1']) == 0\n"
-            "loaded = {'nncore.bench', 'torch', 'jax'} & set(sys.modules)\n"
+            "loaded = {'torch', 'jax'} & set(sys.modules)\n"
             "assert not loaded, loaded\n")
     env = dict(os.environ, PYTHONPATH=_IMPORT_ROOT)
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
@@ -197,13 +196,3 @@ def test_divergence_exits_1_with_advice(capsys):
     err = capsys.readouterr().err
     assert status == 1
     assert err.startswith("nncore: error: ") and "lower --lr" in err
-
-
-def test_bench_gets_all_its_arguments(monkeypatch):
-    calls = []
-    fake = types.ModuleType("nncore.bench")
-    fake.main = lambda argv: calls.append(argv) or 7
-    monkeypatch.setitem(sys.modules, "nncore.bench", fake)
-    monkeypatch.setattr(nncore, "bench", fake, raising=False)
-    assert cli.main(["bench", "--quick", "--threads", "1", "--help"]) == 7
-    assert calls == [["--quick", "--threads", "1", "--help"]]
