@@ -372,3 +372,16 @@ def test_scores_within_noise_of_sklearn(data, mlp, ours, margin):
     theirs = _mean_score(lambda s: mlp(**settings, random_state=s), X, y)
     mine = _mean_score(lambda s: ours(**settings, random_state=s), X, y)
     assert mine >= theirs - margin, (mine, theirs)
+
+
+def test_plain_arrays_skip_validation_with_the_same_results(iris):
+    X, y = iris
+    clf = NNClassifier(**QUICK).fit(X, y)
+    X32 = np.ascontiguousarray(X, dtype=np.float32)      # the network's own kind
+    np.testing.assert_array_equal(clf.predict_proba(X32), clf.predict_proba(X.tolist()))
+    bad = X32.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.predict(bad)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        clf.predict(X32[:, :3].copy())
