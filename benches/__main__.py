@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "epoch-overhead": "epoch_overhead",
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
+    "sklearn": "sklearn_compare",
 }
 
 EPILOG = """\
@@ -48,6 +49,7 @@ Examples:
   python -m benches epoch-overhead                # Network.fit's Python cost per epoch
   python -m benches ceiling                       # the best 1-thread matmul here
   python -m benches tune-gemm                     # nncore's products, own loop vs BLAS
+  python -m benches sklearn                       # NNClassifier vs MLPClassifier, etc.
   python -m benches SUBCOMMAND --help             # what it measures, and its options
   pytest benches                                  # the pytest-benchmark suites
 """
