@@ -5,9 +5,17 @@ setup.py compiles ``_kernels.pyx`` up to three times on x86-64: portable
 module imports the best one whose instructions the CPU has, as NumPy's own runtime
 CPU detection reports them. ``NNCORE_KERNELS=portable|avx2|avx512`` forces a choice
 (for testing each build); a forced build the CPU cannot run is refused.
+
+The package calls the chosen build through ``kernels``, a namespace holding the
+build's functions and constants that every module binds once, at import. ``use``
+swaps its contents for a block: a private seam through which the tests run each
+build through the public API.
 """
+import contextlib
 import importlib
+import importlib.util
 import os
+import types
 
 _REQUIRES = {
     "avx512": ("AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL", "AVX512CD", "AVX2", "FMA3"),
@@ -72,5 +80,43 @@ def _load():
         "Otherwise install the package with `pip install .`.")
 
 
+def available():
+    """Names of the builds this CPU can run and this installation holds, best first."""
+    return [name for name in supported()
+            if importlib.util.find_spec(f"{__package__}.{_MODULES[name]}") is not None]
+
+
+def build(name):
+    """The compiled module of the build ``name`` (``"portable"``, ``"avx2"``,
+    ``"avx512"``)."""
+    return importlib.import_module("." + _MODULES[name], __package__)
+
+
+@contextlib.contextmanager
+def use(name):
+    """Run nncore on the build ``name`` inside the block; yield its module.
+
+    Private, for tests. It switches every thread at once, so it must not wrap code
+    that runs while other threads call nncore.
+    """
+    global variant
+    if name not in available():
+        raise ValueError(f"build {name!r} is not available here; available: "
+                         f"{available()}")
+    saved_variant, saved = variant, dict(vars(kernels))
+    module = build(name)
+    vars(kernels).update(vars(module))
+    variant = name
+    try:
+        yield module
+    finally:
+        vars(kernels).clear()
+        vars(kernels).update(saved)
+        variant = saved_variant
+
+
 _configure_openmp()
-variant, kernels = _load()
+variant, _module = _load()
+kernels = types.ModuleType(_module.__name__)
+vars(kernels).update(vars(_module))
+del _module

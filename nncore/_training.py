@@ -12,6 +12,11 @@ from ._dispatch import kernels as _kernels
 # the call overhead vanishes, short enough that Ctrl-C is honoured promptly.
 TRAIN_CHUNK_SECONDS = 0.05
 
+# Batches per kernel call in fit after a network's first call, when set (an int
+# >= 1); None sizes the calls by time. A private knob: the tests set it to cut epochs in
+# chosen places and show that no result depends on where the cuts fall.
+FIXED_CHUNK = None
+
 
 class SigintDeferred:
     """Within the block, SIGINT sets a flag instead of raising at an arbitrary point.
@@ -86,10 +91,15 @@ class Snapshot:
 
 
 def next_chunk(per_chunk, count, elapsed):
-    """Batches per kernel call so that one call takes about TRAIN_CHUNK_SECONDS,
-    from the last call's ``count`` batches in ``elapsed`` seconds (``count`` is below
-    ``per_chunk`` for the last, shorter chunk of an epoch: timing it as a full one
-    would overestimate the speed and make the next call, and Ctrl-C, 8x slower)."""
+    """Batches for the next kernel call, so that it takes about TRAIN_CHUNK_SECONDS.
+
+    The speed comes from the last call: ``count`` batches in ``elapsed`` seconds.
+    ``count`` is what that call ran, which is less than ``per_chunk`` for the short
+    last chunk of an epoch. Timing that chunk as a full one would overestimate the
+    speed, and the next call would keep Ctrl-C waiting.
+    """
+    if FIXED_CHUNK is not None:
+        return FIXED_CHUNK
     target = count * TRAIN_CHUNK_SECONDS / elapsed
     # Grow at most 8x a step: the first calls are timed with cold caches.
     return max(1, min(int(target), 8 * per_chunk, 1 << 20))
@@ -98,13 +108,22 @@ def next_chunk(per_chunk, count, elapsed):
 def epoch_order(rng, n, out=None):
     """The order in which an epoch of ``fit(shuffle=True)`` takes the rows.
 
-    A uniformly random permutation of ``range(n)`` drawn from the NumPy Generator
-    ``rng``: ``n`` 32-bit integers, the halves of ``ceil(n / 2)`` raw 64-bit outputs
-    of its bit generator (``random_raw``: uniform bits, and 1.6x faster than
-    ``rng.integers``, whose draws were a tenth of a tiny network's epoch), then a
-    Fisher-Yates shuffle in the kernels (``_kernels.shuffle_into`` gives the exact
-    rule). Written into ``out`` (an ``np.intp`` array of length n) when given;
-    returned.
+    A uniformly random permutation of ``range(n)``, drawn from the NumPy Generator
+    ``rng``. The draws are ``n`` 32-bit integers: the halves of ``ceil(n / 2)`` raw
+    64-bit outputs of its bit generator. ``random_raw`` gives uniform bits for less
+    than ``rng.integers``, whose cost shows in a tiny network's epoch. The kernels then
+    shuffle by Fisher-Yates; ``_kernels.shuffle_into`` gives the exact rule.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n : int
+    out : ndarray of shape (n,), intp, optional
+        Written into when given.
+
+    Returns
+    -------
+    ndarray of shape (n,), intp
     """
     draws = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
     if out is None:

@@ -7,9 +7,10 @@ what was expected and what was given.
 """
 import math
 import numbers
-import os
 
 import numpy as np
+
+from ._memory import check_fits_in_memory, format_bytes, memory_note
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -91,8 +92,9 @@ def as_array(data, name):
         raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
     kind = arr.dtype.kind
     if kind not in "biuf":
-        what = {"c": "complex", "O": "object", "U": "string", "S": "bytes",
-                "M": "datetime", "m": "timedelta", "V": "structured"}.get(kind, str(arr.dtype))
+        names = {"c": "complex", "O": "object", "U": "string", "S": "bytes",
+                 "M": "datetime", "m": "timedelta", "V": "structured"}
+        what = names.get(kind, str(arr.dtype))
         raise TypeError(f"{name} must hold real numbers (bool, int or float); "
                         f"got an array of {what} dtype {arr.dtype}")
     return arr
@@ -122,42 +124,6 @@ def _ensure_finite(arr, name, original=None):
                              "float64 network")
         raise ValueError(f"{name} must be finite; it holds {arr[bad]} at "
                          f"index ({where})")
-
-
-def format_bytes(size):
-    """``1536`` -> ``'1.5 KiB'``."""
-    size = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if size < 1024 or unit == "PiB":
-            return f"{size:.0f} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-
-
-def physical_memory():
-    """Bytes of physical memory, or None where the OS does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def memory_note(size):
-    """', more than the N GiB of physical memory' when ``size`` bytes is."""
-    total = physical_memory()
-    if total is not None and size > total:
-        return f", more than the {format_bytes(total)} of physical memory"
-    return ""
-
-
-def check_fits_in_memory(size):
-    """MemoryError (message added by the caller) for more bytes than the machine has.
-
-    Asked before allocating: with memory overcommit, NumPy can get such a block and
-    the process is killed later, when the pages are touched.
-    """
-    total = physical_memory()
-    if total is not None and size > total:
-        raise MemoryError
 
 
 def to_contiguous(arr, dtype, name):
@@ -247,20 +213,3 @@ def check_labels(y, n_samples, n_classes, name="y"):
                          f"[0, {n_classes - 1}] for an output of width {n_classes}; "
                          f"got {arr[bad]} at index {bad}")
     return np.ascontiguousarray(arr, dtype=np.intp)
-
-
-def allocate(shape, dtype, what):
-    """np.zeros, with a MemoryError that says what and how large.
-
-    A request larger than the machine's physical memory is refused before it is
-    made: with memory overcommit the allocation could succeed and the process be
-    killed later, when the pages are touched.
-    """
-    size = math.prod(shape) * np.dtype(dtype).itemsize
-    try:
-        check_fits_in_memory(size)
-        return np.zeros(shape, dtype=dtype)
-    except (MemoryError, ValueError):   # ValueError: NumPy's "array is too big"
-        raise MemoryError(f"cannot allocate {format_bytes(size)} for "
-                          f"{what} (shape {shape}, {np.dtype(dtype).name})"
-                          f"{memory_note(size)}") from None

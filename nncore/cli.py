@@ -42,9 +42,6 @@ OPTIMIZERS = {
     "rmsprop": ("RMSprop", 1e-2),
 }
 
-_SPIRAL_TEST_SEED_OFFSET = 1_000_003   # the test spiral is drawn with seed + this
-_DIGITS_TEST_FRACTION = 0.2
-
 
 class CommandError(Exception):
     """A failure to report as ``nncore: error: ...`` with the given exit status."""
@@ -127,25 +124,14 @@ def _load(name, seed):
     """(X_train, y_train, X_test, y_test, n_outputs, loss); the test pair may be None."""
     from . import datasets
 
-    if name == "spiral":
-        X, y = datasets.make_spiral(seed=seed)
-        X_test, y_test = datasets.make_spiral(seed=seed + _SPIRAL_TEST_SEED_OFFSET)
-        return X, y, X_test, y_test, int(np.max(y)) + 1, "cross_entropy"
-    if name == "digits":
-        try:
-            X, y = datasets.load_digits()
-        except ImportError as exc:
-            raise CommandError(f"the digits data set needs scikit-learn "
-                               f"(pip install scikit-learn): {exc}") from None
-        order = np.random.default_rng(seed).permutation(len(X))
-        n_test = int(round(_DIGITS_TEST_FRACTION * len(X)))
-        test, tr = order[:n_test], order[n_test:]
-        return X[tr], y[tr], X[test], y[test], int(np.max(y)) + 1, "cross_entropy"
+    try:
+        X, y, X_test, y_test = datasets.load(name, seed)
+    except ImportError as exc:
+        raise CommandError(f"the {name} data set needs scikit-learn "
+                           f"(pip install scikit-learn): {exc}") from None
     if name == "xor":
-        X, y = datasets.make_xor()
-        y = np.asarray(y, dtype=float).reshape(len(X), 1)
-        return X, y, None, None, 1, "binary_cross_entropy"
-    raise CommandError(f"unknown data set {name!r}", status=2)
+        return X, y, X_test, y_test, 1, "binary_cross_entropy"
+    return X, y, X_test, y_test, int(np.max(y)) + 1, "cross_entropy"
 
 
 def _train(args):

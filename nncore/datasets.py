@@ -2,13 +2,24 @@
 
 ``make_spiral`` and ``make_xor`` are generated here; ``load_digits`` borrows
 scikit-learn's copy of the UCI 8x8 handwritten digits (an optional dependency, part of
-the ``test`` extra).
+the ``test`` extra). ``load`` gives any of them by name, split into a training and a
+test part.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from . import _validation
 
-__all__ = ["make_spiral", "make_xor", "load_digits"]
+__all__ = ["make_spiral", "make_xor", "load_digits", "load", "NAMES"]
+
+#: The data sets ``load`` knows.
+NAMES = ("digits", "spiral", "xor")
+
+# The test spiral is drawn with the seed plus this, so that it differs from the
+# training spiral of this seed and of the nearby seeds a user tries.
+_SPIRAL_TEST_SEED_OFFSET = 1_000_003
+_DIGITS_TEST_FRACTION = 0.2
 
 
 def _check_seed(seed):
@@ -17,7 +28,8 @@ def _check_seed(seed):
     return _validation.check_int(seed, "seed", 0)
 
 
-def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
+def make_spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2,
+                seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Interleaved spiral arms in the plane, one arm per class.
 
     Class ``c`` has ``n_per_class`` points at radii ``r`` evenly spaced in [0, 1] and
@@ -64,7 +76,7 @@ def make_spiral(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     return X, y
 
 
-def make_xor():
+def make_xor() -> tuple[np.ndarray, np.ndarray]:
     """The four points of the XOR problem.
 
     Returns
@@ -85,7 +97,7 @@ def make_xor():
     return X, y
 
 
-def load_digits():
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 handwritten digits (1797 images, 10 classes).
 
     Needs scikit-learn (``pip install scikit-learn``, or ``pip install "nncore[test]"``).
@@ -113,3 +125,57 @@ def load_digits():
     X = np.ascontiguousarray(data.data, dtype=np.float64) / 16.0
     y = np.ascontiguousarray(data.target, dtype=np.intp)
     return X, y
+
+
+def load(name: str, seed: int = 0
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """A built-in data set by name, split into a training and a test part.
+
+    ``"spiral"``: :func:`make_spiral` with ``seed`` for training, and a second spiral
+    drawn with another seed for testing. ``"digits"``: :func:`load_digits`, with a
+    seeded 20% of the images held out for testing. ``"xor"``: the four points of
+    :func:`make_xor`, with no test part.
+
+    Parameters
+    ----------
+    name : {"digits", "spiral", "xor"}
+    seed : int, default 0
+        Seeds the spiral's noise and the digits' split (>= 0).
+
+    Returns
+    -------
+    X_train : ndarray of shape (n_train, n_features), float64
+    y_train : ndarray
+        Labels of shape (n_train,), intp, for spiral and digits; targets of shape
+        (4, 1), float64, for xor.
+    X_test : ndarray of shape (n_test, n_features), float64, or None
+    y_test : ndarray of shape (n_test,), intp, or None
+        None for xor.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    ImportError
+        For digits, when scikit-learn is not installed.
+
+    Examples
+    --------
+    >>> X, y, X_test, y_test = load("spiral", seed=0)
+    >>> X.shape, X_test.shape
+    ((300, 2), (300, 2))
+    """
+    if not isinstance(name, str) or name not in NAMES:
+        raise ValueError(f"name must be one of {', '.join(NAMES)}; got {name!r}")
+    seed = _validation.check_int(seed, "seed", 0)
+    if name == "spiral":
+        X, y = make_spiral(seed=seed)
+        return (X, y) + make_spiral(seed=seed + _SPIRAL_TEST_SEED_OFFSET)
+    if name == "digits":
+        X, y = load_digits()
+        order = np.random.default_rng(seed).permutation(len(X))
+        n_test = int(round(_DIGITS_TEST_FRACTION * len(X)))
+        test, train = order[:n_test], order[n_test:]
+        return X[train], y[train], X[test], y[test]
+    X, y = make_xor()
+    return X, y, None, None

@@ -1,4 +1,6 @@
 """Dense layers: sizes, activation, and seeded weight initialisation."""
+from __future__ import annotations
+
 import math
 
 from . import _validation
@@ -64,20 +66,20 @@ class Dense:
 
     __slots__ = ("fan_in", "fan_out", "activation")
 
-    def __init__(self, fan_in, fan_out, activation="identity"):
+    def __init__(self, fan_in: int, fan_out: int, activation: str = "identity") -> None:
         self.fan_in = _validation.check_int(fan_in, "fan_in", 1, _validation.BLAS_MAX)
         self.fan_out = _validation.check_int(fan_out, "fan_out", 1, _validation.BLAS_MAX)
         self.activation = check_activation(activation)
 
     @property
-    def init_limit(self):
+    def init_limit(self) -> float:
         """Half-width ``a`` of the uniform distribution W is drawn from."""
         if self.activation in _HE_INIT:
             return math.sqrt(6.0 / self.fan_in)
         return math.sqrt(6.0 / (self.fan_in + self.fan_out))
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Number of weights and biases: fan_in * fan_out + fan_out."""
         return self.fan_in * self.fan_out + self.fan_out
 
@@ -100,7 +102,8 @@ class Dense:
         return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation!r})"
 
     def __eq__(self, other):
-        return isinstance(other, Dense) and (self.fan_in, self.fan_out, self.activation) == \
+        return isinstance(other, Dense) and \
+            (self.fan_in, self.fan_out, self.activation) == \
             (other.fan_in, other.fan_out, other.activation)
 
     def __hash__(self):

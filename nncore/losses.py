@@ -61,8 +61,9 @@ def check_targets(loss, y, n_samples, n_outputs, dtype):
         T = _validation.check_float_targets(arr, n_samples, n_outputs, dtype)
         if (T < 0).any():
             bad = np.argwhere(T < 0)[0]
+            where = tuple(int(i) for i in bad)
             raise ValueError("y holds probability rows for cross_entropy, which must be "
-                             f">= 0; got {T[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+                             f">= 0; got {T[tuple(bad)]} at index {where}")
         return T, no_labels
     width = n_outputs // 2 if loss == "gaussian_nll" else n_outputs
     T = _validation.check_float_targets(y, n_samples, width, dtype)

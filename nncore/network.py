@@ -4,19 +4,24 @@ The Python layer checks and converts inputs once, owns every buffer, and calls t
 compiled kernels (``nncore/_kernels.pyx``) once per chunk of minibatches; it does no
 per-batch arithmetic.
 """
+from __future__ import annotations
+
 import math
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _validation
 from ._dispatch import kernels as _kernels
+from ._memory import allocate as _allocate
+from ._memory import format_bytes as _format_bytes
 from ._training import SigintDeferred as _SigintDeferred
 from ._training import Snapshot as _Snapshot
 from ._training import epoch_order as _epoch_order
 from ._training import next_chunk as _next_chunk
-from ._validation import allocate as _allocate
 from .history import History, TrainingDiverged
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES, check_loss, check_targets
@@ -60,7 +65,8 @@ class Network:
     while it is busy gets a ``RuntimeError``. Different networks train in parallel.
     """
 
-    def __init__(self, layers, loss="mse", dtype="float32", seed=None):
+    def __init__(self, layers: Sequence[Dense], loss: str = "mse",
+                 dtype: DTypeLike = "float32", seed: int | None = None) -> None:
         if isinstance(layers, Dense):
             raise TypeError("layers must be a list of Dense layers; got a single Dense "
                             "(wrap it in a list)")
@@ -70,7 +76,8 @@ class Network:
             raise TypeError(f"layers must be a list of Dense layers; got "
                             f"{type(layers).__name__}") from None
         if not layers:
-            raise ValueError("layers must hold at least one Dense layer; got an empty list")
+            raise ValueError("layers must hold at least one Dense layer; got an empty "
+                             "list")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Dense):
                 raise TypeError(f"layers[{i}] must be a Dense layer; got "
@@ -79,7 +86,8 @@ class Network:
             if layers[i].fan_in != layers[i - 1].fan_out:
                 raise ValueError(
                     f"layer sizes do not chain: layers[{i - 1}] has fan_out="
-                    f"{layers[i - 1].fan_out} but layers[{i}] has fan_in={layers[i].fan_in}")
+                    f"{layers[i - 1].fan_out} but layers[{i}] has "
+                    f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
         self._loss = check_loss(loss, layers[-1].fan_out)
         if seed is not None:
@@ -110,7 +118,7 @@ class Network:
 
     # ------------------------------------------------------------------ properties
     @property
-    def params(self):
+    def params(self) -> list[np.ndarray]:
         """Live list ``[W0, b0, W1, b1, ...]``: W (fan_in, fan_out), b (fan_out,).
 
         They are views into the network's parameter buffer: writing into them (for
@@ -119,29 +127,29 @@ class Network:
         return list(self._views)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """NumPy dtype of the parameters and arithmetic."""
         return np.dtype(self._dtype)
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         return self._loss
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Total number of weights and biases."""
         return self._flat.size
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         return int(self._sizes[0])
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return int(self._sizes[-1])
 
     @property
-    def optimizer(self):
+    def optimizer(self) -> Optimizer | None:
         """The optimizer of the last ``fit`` call (None before the first)."""
         return self._optimizer
 
@@ -226,7 +234,7 @@ class Network:
             if values >= 1 << 58:
                 raise MemoryError(
                     f"cannot allocate {what}: more than "
-                    f"{_validation.format_bytes(values * self.dtype.itemsize)}")
+                    f"{_format_bytes(values * self.dtype.itemsize)}")
             work = _allocate((_kernels.workspace_size(self._sizes, rows),), self._dtype,
                              what)
             self._workspaces = {rows: work}   # keep only the latest size
@@ -236,7 +244,7 @@ class Network:
         return _validation.check_X(X, self.n_inputs, self._dtype)
 
     # ---------------------------------------------------------------- inference
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Raw output of the last layer (after its activation).
 
         Parameters
@@ -258,7 +266,7 @@ class Network:
                              self._workspace(cap), cap)
         return out
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Output in the loss's own space.
 
         Class probabilities (softmax rows) for ``cross_entropy``, probabilities
@@ -285,7 +293,8 @@ class Network:
             w = np.empty(0, dtype=self._dtype)
         return X, T, labels, w
 
-    def loss(self, X, y, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike,
+             sample_weight: ArrayLike | None = None) -> float:
         """Loss on (X, y): the weighted mean ``sum_i w_i l_i / sum_i w_i``.
 
         Parameters
@@ -302,7 +311,9 @@ class Network:
         """
         return self._loss_and_grads(X, y, sample_weight, want_grads=False)
 
-    def loss_and_grads(self, X, y, sample_weight=None):
+    def loss_and_grads(self, X: ArrayLike, y: ArrayLike,
+                       sample_weight: ArrayLike | None = None
+                       ) -> tuple[float, list[np.ndarray]]:
         """Loss on (X, y) and its gradient with respect to every parameter.
 
         Same arguments as :meth:`loss`. The weights are not changed.
@@ -335,15 +346,17 @@ class Network:
             offset += p.size
         return float(value), out
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X: ArrayLike, y: ArrayLike,
+                 sample_weight: ArrayLike | None = None) -> dict[str, float]:
         """Loss and, for classification losses, accuracy on (X, y).
 
         Returns
         -------
         dict
-            ``{"loss": float}``, plus ``"accuracy"`` for cross_entropy (argmax of the
-            output against integer labels or the argmax of probability rows) and
-            binary_cross_entropy (probability > 0.5 against target > 0.5).
+            ``{"loss": float}``, plus ``"accuracy"`` for the classification losses.
+            cross_entropy compares the argmax of the output with the label, or with
+            the argmax of a probability row. binary_cross_entropy counts a row as a
+            hit when every probability > 0.5 agrees with its target > 0.5.
         """
         X, T, labels, w = self._targets(X, y, sample_weight)    # checked once, here
         result = {"loss": self._loss_and_grads_checked(X, T, labels, w, False)}
@@ -360,8 +373,9 @@ class Network:
         return result
 
     # ---------------------------------------------------------------- training
-    def fit(self, X, y, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            sample_weight=None, verbose=False):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 1, batch_size: int = 32,
+            optimizer: Optimizer | str | None = None, shuffle: bool = True,
+            sample_weight: ArrayLike | None = None, verbose: bool = False) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -398,16 +412,16 @@ class Network:
         ValueError, TypeError
             Bad arguments, named in the message; raised before anything changes.
         TrainingDiverged
-            The loss became NaN or infinite (or the parameters or optimizer state
-            did). The parameters, the optimizer state and step count, and the
-            shuffling generator are restored to the end of the last good epoch;
+            The loss, the parameters or the optimizer state became NaN or infinite.
+            The parameters, the optimizer state and step count, and the shuffling
+            generator are restored to the end of the last good epoch;
             ``self.history`` holds the good epochs.
         KeyboardInterrupt
             On Ctrl-C, within a fraction of a second. The network and optimizer are
-            left as after the last completed batch (consistent, usable, and a later
-            ``fit`` continues from there; if that batch's update was not finite, as
-            at the start of its epoch); ``self.history`` holds the completed epochs,
-            with ``interrupted`` set.
+            left as after the last completed batch: consistent and usable, and a
+            later ``fit`` continues from there. If that batch's update was not
+            finite, they are left as at the start of its epoch. ``self.history``
+            holds the completed epochs, with ``interrupted`` set.
         MemoryError
             The workspace for ``batch_size`` rows does not fit; the message gives
             its size. Raised before anything changes.
@@ -435,7 +449,7 @@ class Network:
                 raise ValueError("the network's parameters hold NaN or inf (written into "
                                  "net.params?): training cannot start from them; "
                                  "create a new Network")
-            work = self._workspace(B)      # (may fail: before anything changes)
+            work = self._workspace(B)      # may raise MemoryError: nothing changed yet
             optimizer._bind(self)
             self._optimizer = optimizer
             gather = shuffle and n_batches > 1
@@ -470,19 +484,21 @@ class Network:
                         loss_sum, weight_sum = ls, ws
                         if status != _kernels.Status.OK:
                             saved.restore()
-                            raise TrainingDiverged.during("the loss became NaN or infinite", epoch,
-                                            batch, optimizer.lr)
+                            raise TrainingDiverged.during(
+                                "the loss became NaN or infinite", epoch, batch,
+                                optimizer.lr)
                         if done == count and elapsed > 0:
                             per_chunk = _next_chunk(per_chunk, count, elapsed)
                         if sigint.fired and batch < n_batches:
-                            # (a finished epoch is recorded first, below)
+                            # a finished epoch is recorded first, below
                             self._interrupted(history, saved, per_chunk, sigint)
                     if not saved.live_is_finite():
                         # The loss was finite, but the last updates were not.
                         saved.restore()
-                        raise TrainingDiverged.during("the parameters or optimizer state became NaN "
-                                        "or infinite (the loss itself was still finite)",
-                                        epoch, n_batches - 1, optimizer.lr)
+                        raise TrainingDiverged.during(
+                            "the parameters or optimizer state became NaN or infinite "
+                            "(the loss itself was still finite)", epoch, n_batches - 1,
+                            optimizer.lr)
                     history.loss.append(loss_sum / weight_sum if weight_sum else math.nan)
                     if verbose:
                         print(f"epoch {len(history.loss)}/{epochs}  "
@@ -493,9 +509,9 @@ class Network:
         return history
 
     def _interrupted(self, history, saved, per_chunk, sigint):
-        """Ctrl-C seen between kernel calls: keep the state after the last completed
-        batch (unless its update was not finite: then the start of the epoch, as for
-        divergence), mark the history, raise KeyboardInterrupt."""
+        """Ctrl-C seen between kernel calls: mark the history and raise
+        KeyboardInterrupt. The state after the last completed batch stays, unless its
+        update was not finite; then the epoch is undone, as for divergence."""
         if not saved.live_is_finite():
             saved.restore()
         history.interrupted = True

@@ -21,6 +21,8 @@ An optimizer keeps its state (moments, step count) between ``fit`` calls, so a s
 call continues where the first stopped. Its state belongs to the first network it
 trains; use a new optimizer (or :meth:`Optimizer.reset`) for another network.
 """
+from __future__ import annotations
+
 import threading
 import weakref
 
@@ -45,7 +47,7 @@ class Optimizer:
     _kind = None          # kernel code (nncore/_kernels.pyx, Optimizer)
     _n_states = 0         # how many state arrays the same size as the parameters
 
-    def __init__(self, lr, weight_decay):
+    def __init__(self, lr: float, weight_decay: float) -> None:
         self.lr = lr
         self.weight_decay = weight_decay
         self._check()
@@ -61,7 +63,7 @@ class Optimizer:
 
     _owner = None
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget all state (moments, step count) and the network it belonged to."""
         self.step = 0
         self._state = []
@@ -104,7 +106,7 @@ class Optimizer:
                 getattr(self, "betas", (0.9, 0.999))[1],
                 getattr(self, "eps", 1e-8), getattr(self, "alpha", 0.99))
 
-    def state_arrays(self):
+    def state_arrays(self) -> list[np.ndarray]:
         """The live state arrays (same length as the network's flat parameters)."""
         return list(self._state)
 
@@ -194,7 +196,8 @@ class SGD(Optimizer):
 
     _kind = 0
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self.momentum = momentum
         self.nesterov = nesterov
         super().__init__(lr, weight_decay)
@@ -234,7 +237,8 @@ class Adam(Optimizer):
     _kind = 1
     _n_states = 2
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         self.betas = betas
         self.eps = eps
         super().__init__(lr, weight_decay)
@@ -256,7 +260,8 @@ class AdamW(Adam):
 
     _kind = 2
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         super().__init__(lr, betas, eps, weight_decay)
 
 
@@ -278,7 +283,8 @@ class RMSprop(Optimizer):
     _kind = 3
     _n_states = 2
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         self.alpha = alpha
         self.eps = eps
         self.momentum = momentum

@@ -1,17 +1,19 @@
 """Thread control for nncore's matrix products and optimizer passes.
 
-Two kinds of thread pool can run nncore's arithmetic: the OpenMP pool of the kernels
-themselves (large matrix products and optimizer passes, when the package was built
-with OpenMP), and the BLAS libraries that NumPy's and SciPy's wheels each carry
-(OpenBLAS, with its own pthread pool; the kernels call SciPy's for products that a
-build hands to BLAS). Both are set through threadpoolctl. The kernels never run an
-OpenMP region and a BLAS call at the same time, so with a limit of n each part of a
-training step uses at most n threads and the cores are never oversubscribed.
+Two kinds of thread pool can run nncore's arithmetic. The kernels' own OpenMP pool
+runs large matrix products and optimizer passes, in a build with OpenMP. The BLAS
+libraries that NumPy's and SciPy's wheels each carry (OpenBLAS) have their own
+pthread pools; the kernels call SciPy's for the products a build hands to BLAS.
+threadpoolctl sets both. The kernels never run an OpenMP region and a BLAS call at
+the same time, so with a limit of n each part of a training step uses at most n
+threads and the cores are never oversubscribed.
 
 By default every pool uses all cores. Two networks trained at the same time in two
 Python threads each use that many: limit them (``set_num_threads(1)``) to avoid
 oversubscription.
 """
+from __future__ import annotations
+
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import _validation
@@ -19,7 +21,7 @@ from . import _validation
 _APIS = ("blas", "openmp")
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> threadpool_limits:
     """Use at most ``n`` threads (>= 1) in nncore's kernels and every BLAS library
     loaded in this process.
 
@@ -33,7 +35,7 @@ def set_num_threads(n):
     return threadpool_limits(limits=n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The largest thread count among the loaded BLAS and OpenMP thread pools."""
     counts = [info["num_threads"] for info in threadpool_info()
               if info.get("user_api") in _APIS]

@@ -1,21 +1,115 @@
-"""Helpers shared by the robustness tests (validation, fuzz, divergence, interrupt,
-threads, memory): snapshots of everything a call could change, and data makers."""
+"""Plain helpers shared by the test modules: data makers, comparisons, finite
+differences, snapshots of a network's state, and child interpreters.
+
+Only NumPy is imported at module level, so that tests which do not need the kernels
+(``test_reference.py``) still run while the extension is not built. Fixtures and the
+choice of which nncore the tests import live in ``conftest.py``.
+"""
 import json
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-import nncore
+# ---------------------------------------------------------------------------- data
+#: Every loss, with cross_entropy twice: integer labels and probability rows.
+LOSS_CASES = ("mse", "binary_cross_entropy", "cross_entropy", "cross_entropy_probs",
+              "gaussian_nll")
 
 
-def repo_root():
-    """The directory holding the imported ``nncore`` package (for subprocesses)."""
-    return str(Path(nncore.__file__).resolve().parents[1])
+def loss_name(case):
+    """The nncore loss name of a case of LOSS_CASES."""
+    return "cross_entropy" if case.startswith("cross_entropy") else case
 
 
+def output_width(case, k):
+    """Width of the last layer for ``k`` targets (gaussian_nll: k means + k log vars)."""
+    return 2 * k if case == "gaussian_nll" else k
+
+
+def make_targets(case, n, k, rng, dtype=np.float64):
+    """Targets for ``n`` rows and ``k`` target columns (classes for cross_entropy).
+
+    mse and gaussian_nll: normal values (n, k); binary_cross_entropy: uniform
+    probabilities in [0, 1] (n, k); cross_entropy: integer labels (n,) covering the
+    classes; cross_entropy_probs: Dirichlet probability rows (n, k). Float targets
+    are of ``dtype``.
+    """
+    if case in ("mse", "gaussian_nll"):
+        return rng.normal(size=(n, k)).astype(dtype)
+    if case == "binary_cross_entropy":
+        return rng.uniform(size=(n, k)).astype(dtype)
+    if case == "cross_entropy":
+        return rng.permutation(np.arange(n) % k)
+    if case == "cross_entropy_probs":
+        return rng.dirichlet(np.ones(k), size=n).astype(dtype)
+    raise ValueError(f"unknown loss case {case!r}")
+
+
+def make_data(case, n, n_in, k, rng):
+    """``(X, y)``: standard normal X (n, n_in) and targets as in :func:`make_targets`."""
+    X = rng.normal(size=(n, n_in))
+    return X, make_targets(case, n, k, rng)
+
+
+def seed_of(*parts):
+    """A stable seed from test parameters (``hash`` of a str changes per process)."""
+    return zlib.crc32(repr(parts).encode())
+
+
+def make_sample_weight(n, rng):
+    """Positive weights, uneven enough that a wrong normalisation shows."""
+    return rng.uniform(0.1, 3.0, size=n)
+
+
+# ---------------------------------------------------------------------- comparisons
+def flat(arrays):
+    """One float64 vector from a list of arrays."""
+    return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays])
+
+
+def rel_err(a, b):
+    """Norm-based relative error ``||a - b|| / ||b||`` over lists of arrays (or arrays
+    or scalars); 0 when both are zero."""
+    if isinstance(a, (list, tuple)):
+        a, b = flat(a), flat(b)
+    a = np.ravel(np.asarray(a, dtype=np.float64))
+    b = np.ravel(np.asarray(b, dtype=np.float64))
+    assert a.shape == b.shape, (a.shape, b.shape)
+    scale = np.linalg.norm(b)
+    diff = np.linalg.norm(a - b)
+    if scale == 0:
+        return 0.0 if diff == 0 else np.inf
+    return diff / scale
+
+
+def copy_params(net):
+    """Independent float64 copies of ``net.params`` (for the reference)."""
+    return [np.array(p, dtype=np.float64) for p in net.params]
+
+
+def central_differences(f, arrays, h=1e-6):
+    """``d f / d arrays[i]`` entry by entry, ``(f(x + h) - f(x - h)) / 2h``, perturbing
+    ``arrays`` in place (and restoring them)."""
+    grads = []
+    for a in arrays:
+        g = np.zeros(a.shape)
+        for idx in np.ndindex(a.shape):
+            old = a[idx]
+            a[idx] = old + h
+            f_plus = f()
+            a[idx] = old - h
+            f_minus = f()
+            a[idx] = old
+            g[idx] = (f_plus - f_minus) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+# ------------------------------------------------------------------- network state
 def state_of(net):
     """Copies of everything about ``net`` that a call could change: parameters,
     optimizer (identity, step, state arrays), shuffling generator, history."""
@@ -49,41 +143,32 @@ def assert_same_state(before, after):
 
 
 def assert_same_history(a, b):
-    """Epoch losses equal to rounding. (Parameters are bit-for-bit reproducible, but an
-    epoch's loss is summed per kernel call, and where the calls split an epoch depends
-    on timing.)"""
+    """The same epoch losses, bit for bit: the kernels carry an epoch's loss sums
+    from one call to the next, so where the calls cut the epoch does not change
+    them."""
     a, b = list(a), list(b)
     assert len(a) == len(b), (a, b)
-    np.testing.assert_allclose(a, b, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(a, b)
 
 
-def targets_for(loss, n, k, rng):
-    """Valid targets for ``loss`` and an output of width ``k`` (k = 2m for
-    gaussian_nll)."""
-    if loss == "mse":
-        return rng.normal(size=(n, k))
-    if loss == "binary_cross_entropy":
-        return rng.uniform(size=(n, k))
-    if loss == "cross_entropy":
-        return rng.integers(0, k, size=n)
-    if loss == "gaussian_nll":
-        return rng.normal(size=(n, k // 2))
-    raise ValueError(loss)
+# ---------------------------------------------------------------- child processes
+def child_env():
+    """The environment for a child interpreter that must import the nncore these
+    tests import (the source tree's after an in-place build, or the installed one)."""
+    import nncore
+
+    root = str(Path(nncore.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def run_child(code, timeout=120, env=None, stdin=None):
     """Run ``code`` in a fresh interpreter that imports this nncore; return the JSON
     object the child printed on its last stdout line."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = repo_root() + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env = child_env()
     full_env.update(env or {})
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=timeout, env=full_env, input=stdin)
     assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def child_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = repo_root() + os.pathsep + env.get("PYTHONPATH", "")
-    return env

@@ -1,6 +1,6 @@
-"""Contracts of the public API (issue 2, "The public API"): dtypes in and out, fresh
-output arrays, live parameters, prediction shapes per loss, reprs, seeded
-initialisation, the optimizer's life cycle, and nncore.datasets."""
+"""Contracts of the public API: dtypes in and out, fresh output arrays, live parameters,
+prediction shapes per loss, reprs, seeded initialisation, the optimizer's life cycle,
+and nncore.datasets."""
 import sys
 
 import numpy as np
@@ -8,7 +8,8 @@ import pytest
 
 import nncore
 from nncore import datasets
-from conftest import LOSS_CASES, loss_name, output_width, rel_err
+
+from _helpers import LOSS_CASES, loss_name, output_width, rel_err
 
 PINNED = ["Network", "Dense", "SGD", "Adam", "AdamW", "RMSprop", "ACTIVATIONS", "LOSSES"]
 
@@ -239,8 +240,8 @@ def test_init_bounds(activation):
     """Glorot-uniform a = sqrt(6 / (fan_in + fan_out)) for identity, sigmoid, tanh and
     softplus; He-uniform a = sqrt(6 / fan_in) for the ReLU family; biases zero."""
     fan_in, fan_out = 120, 80
-    net = nncore.Network([nncore.Dense(fan_in, fan_out, activation), nncore.Dense(fan_out, 1)],
-                         dtype="float64", seed=0)
+    net = nncore.Network([nncore.Dense(fan_in, fan_out, activation),
+                          nncore.Dense(fan_out, 1)], dtype="float64", seed=0)
     W, b = net.params[0], net.params[1]
     if activation in HE:
         a = np.sqrt(6.0 / fan_in)
@@ -445,3 +446,50 @@ def test_state_into_a_fresh_optimizer_and_bad_state():
         twin.restore({**saved, "params": np.zeros(3)})
     with pytest.raises(ValueError, match="state arrays"):
         nncore.Adam().restore(saved["optimizer"])
+
+
+def test_load_spiral_tests_on_another_spiral():
+    X, y, X_test, y_test = datasets.load("spiral", seed=3)
+    X0, y0 = datasets.make_spiral(seed=3)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+    assert X_test.shape == X.shape and not np.array_equal(X_test, X)
+    np.testing.assert_array_equal(y_test, y)      # the same classes, in the same order
+    X2, _, X2_test, _ = datasets.load("spiral", seed=4)
+    assert not np.array_equal(X2, X) and not np.array_equal(X2_test, X_test)
+
+
+def test_load_digits_holds_out_a_seeded_fifth():
+    pytest.importorskip("sklearn")
+    X_all, y_all = datasets.load_digits()
+    X, y, X_test, y_test = datasets.load("digits", seed=1)
+    assert (len(X), len(X_test)) == (1438, 359)
+    # a partition of the images: each row of the data set once, in one of the parts
+    both = np.concatenate([X, X_test])
+    order = np.lexsort(both.T[::-1])
+    np.testing.assert_array_equal(both[order], X_all[np.lexsort(X_all.T[::-1])])
+    assert np.bincount(np.concatenate([y, y_test])).tolist() == \
+        np.bincount(y_all).tolist()
+    again = datasets.load("digits", seed=1)
+    other = datasets.load("digits", seed=2)
+    np.testing.assert_array_equal(again[2], X_test)
+    assert not np.array_equal(other[2], X_test)
+
+
+def test_load_xor_has_no_test_part():
+    X, y, X_test, y_test = datasets.load("xor")
+    np.testing.assert_array_equal(X, datasets.make_xor()[0])
+    assert y.shape == (4, 1) and X_test is None and y_test is None
+
+
+@pytest.mark.parametrize("name, seed, error, words", [
+    ("mnist", 0, ValueError, ["name", "digits, spiral, xor", "'mnist'"]),
+    (None, 0, ValueError, ["name", "None"]),
+    ("spiral", -1, ValueError, ["seed", ">= 0", "-1"]),
+    ("spiral", 1.5, TypeError, ["seed", "1.5"]),
+])
+def test_load_rejects(name, seed, error, words):
+    with pytest.raises(error) as info:
+        datasets.load(name, seed)
+    for word in words:
+        assert word in str(info.value)

@@ -4,7 +4,6 @@ A few tests run the real command in a subprocess (``sys.executable -m nncore``);
 rest call ``nncore.cli.main`` in-process, which is the same code without the start-up
 cost. Every run is a few epochs of a small network, so the module takes about a second.
 """
-import os
 import re
 import subprocess
 import sys
@@ -15,19 +14,14 @@ import pytest
 import nncore
 from nncore import cli
 
-# The directory that holds the nncore these tests imported (the source tree after an
-# in-place build, or site-packages after pip install), so that a subprocess started
-# from another directory imports the same one.
-_IMPORT_ROOT = str(Path(nncore.__file__).resolve().parent.parent)
+from _helpers import child_env
 
 
 def run_nncore(args, tmp_path, timeout=120):
     """Run ``python -m nncore ARGS`` from ``tmp_path``; return the CompletedProcess."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (_IMPORT_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-m", "nncore", *args], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+                          env=child_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def epoch_lines(text):
@@ -79,8 +73,7 @@ def test_train_imports_no_other_framework(tmp_path):
             "assert nncore.cli.main(['train', '--epochs', '1']) == 0\n"
             "loaded = {'torch', 'jax'} & set(sys.modules)\n"
             "assert not loaded, loaded\n")
-    env = dict(os.environ, PYTHONPATH=_IMPORT_ROOT)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

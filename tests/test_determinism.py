@@ -103,7 +103,7 @@ def test_evaluation_does_not_disturb_training():
     layers = [nncore.Dense(2, 16, "tanh"), nncore.Dense(16, 3)]
     nets = [nncore.Network(layers, loss="cross_entropy", seed=5) for _ in range(2)]
     opts = [nncore.Adam(0.01), nncore.Adam(0.01)]
-    for epoch in range(3):
+    for _ in range(3):
         for net, opt in zip(nets, opts):
             net.fit(X, y, epochs=1, batch_size=16, optimizer=opt, shuffle=True)
         nets[0].forward(X)
@@ -118,16 +118,15 @@ def test_history_does_not_depend_on_how_epochs_are_cut_into_kernel_calls(monkeyp
     """fit runs an epoch in chunks of batches whose size adapts to timing; the loss
     sums are carried through the calls, so the recorded losses are bit-identical
     however the epoch was cut."""
-    from nncore import network
-    monkeypatch.setattr(network, "_next_chunk", lambda per_chunk, count, elapsed: per_chunk)
+    from nncore import _training
     rng = np.random.default_rng(4)
     X = rng.normal(size=(4096, 8))
     y = rng.normal(size=(4096, 2))
     results = []
     for per_chunk in (1, 3, 1000):
+        monkeypatch.setattr(_training, "FIXED_CHUNK", per_chunk)
         net = nncore.Network([nncore.Dense(8, 16, "tanh"), nncore.Dense(16, 2)],
                              loss="mse", seed=0)
-        net._batches_per_chunk = per_chunk
         history = net.fit(X, y, epochs=3, batch_size=32, optimizer=nncore.SGD(0.01))
         results.append((history.loss, [p.copy() for p in net.params]))
     for losses, params in results[1:]:

@@ -10,6 +10,7 @@ import pytest
 
 import nncore
 from nncore._training import epoch_order
+
 from _helpers import assert_same_history, assert_same_state, state_of
 
 OPTIMIZERS = {

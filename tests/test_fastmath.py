@@ -6,17 +6,13 @@ must keep libm's accuracy.
 They are reached through the real code path: a 1-1 Dense layer with weight 1 and bias
 0 outputs f(x) for each input x, in every compiled build this CPU runs.
 """
-import contextlib
-import importlib
-
 import numpy as np
 import pytest
 
 import nncore
-from nncore import _dispatch, network
+from nncore import _dispatch
 
-BUILDS = [name for name in _dispatch.supported()
-          if importlib.util.find_spec("nncore." + _dispatch._MODULES[name]) is not None]
+BUILDS = _dispatch.available()
 
 # Inputs: a dense sweep, the region where tanh switches formula, tiny and huge values.
 X = np.concatenate([
@@ -34,17 +30,6 @@ EXACT = {
 }
 
 
-@contextlib.contextmanager
-def _kernels_of(build):
-    """Run the network code on the kernels of ``build`` inside the block."""
-    saved = network._kernels
-    network._kernels = importlib.import_module("nncore." + _dispatch._MODULES[build])
-    try:
-        yield
-    finally:
-        network._kernels = saved
-
-
 def _unit_net(activation, dtype, weight=1.0):
     """A 1-1 Dense layer with this weight and bias 0: f(weight * x) for each input x."""
     net = nncore.Network([nncore.Dense(1, 1, activation)], dtype=dtype)
@@ -54,7 +39,7 @@ def _unit_net(activation, dtype, weight=1.0):
 
 
 def _activate(build, activation, x, dtype="float32"):
-    with _kernels_of(build):
+    with _dispatch.use(build):
         return _unit_net(activation, dtype).forward(x.reshape(-1, 1)).ravel()
 
 
@@ -97,7 +82,7 @@ def test_cross_entropy_float32_matches_float64(build):
     layers = [nncore.Dense(20, 7)]
     net64 = nncore.Network(layers, loss="cross_entropy", dtype="float64", seed=1)
     net32 = nncore.Network(layers, loss="cross_entropy", dtype="float32", seed=1)
-    with _kernels_of(build):
+    with _dispatch.use(build):
         l32, g32 = net32.loss_and_grads(X, y)
     l64, g64 = net64.loss_and_grads(X.astype(np.float32).astype(np.float64), y)
     assert l32 == pytest.approx(l64, rel=1e-5)
@@ -130,11 +115,9 @@ EXACT64 = {
                                                ("elu", 1.5), ("softplus", 2.5)])
 def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
     """Within a couple of float64 ulp of the function in extended precision,
-    everywhere. libm's own tanh measured 2.2 ulp at worst on this machine's glibc,
-    nncore's 1.5; sigmoid by libm's exp and the same formulas, 2.4, nncore's 2.4;
-    elu's expm1, libm 0.8, nncore 1.2; softplus by libm's exp and log1p, 1.5, nncore's
-    2.0. tanh is odd and never beyond 1; sigmoid stays in [0, 1], elu above -1,
-    softplus at or above 0."""
+    everywhere: each bound is about the accuracy of libm's own function (or of the
+    same formula on libm's exp, expm1 and log1p). tanh is odd and never beyond 1;
+    sigmoid stays in [0, 1], elu above -1, softplus at or above 0."""
     with np.errstate(over="ignore"):
         exact = EXACT64[activation](X64.astype(np.longdouble))
     got = _activate(build, activation, X64, "float64")
@@ -150,7 +133,7 @@ def test_float64_activation_keeps_libm_accuracy(build, activation, bound):
 def test_nan_stays_nan(build, dtype, activation):
     """A NaN pre-activation (from weights gone bad) must come out NaN, not as a finite
     value that hides the divergence: tanh's clamp of |x| once turned NaN into 1."""
-    with _kernels_of(build):
+    with _dispatch.use(build):
         out = _unit_net(activation, dtype, np.nan).forward(
             np.linspace(-3, 3, 37).reshape(-1, 1))   # full and partial vectors
     assert np.isnan(out).all()
@@ -175,7 +158,7 @@ def test_vector_activation_equals_scalar(build, dtype, activation, regions):
     once (whole vectors on every build), then each alone (the scalar function), over
     the regions of each formula, the switches between them and the clamps, with a -0
     (whose sign both keep)."""
-    with _kernels_of(build):
+    with _dispatch.use(build):
         net = _unit_net(activation, dtype)
         for lo, hi in regions:
             values = np.linspace(lo, hi, 256).astype(dtype).reshape(-1, 1)

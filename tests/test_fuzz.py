@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import nncore
 from nncore import reference
 from nncore._dispatch import kernels
+
 from _helpers import assert_same_state, state_of
 
 ACTIVATIONS = sorted(nncore.ACTIVATIONS)
@@ -203,6 +204,7 @@ def _reference_check(net, X, y, w, loss, dtype):
     assert np.linalg.norm(g - r) <= atol * np.sqrt(g.size) + rtol * np.linalg.norm(r)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(p=problems())
 def test_fuzz_public_api(p):
@@ -274,9 +276,10 @@ def optimizer_specs(draw):
 
 
 def _valid_spec(kind, spec):
-    ok = lambda v, lo, hi=np.inf, lo_open=False, hi_open=False: (
-        isinstance(v, float) and np.isfinite(v) and (v > lo if lo_open else v >= lo)
-        and (v < hi if hi_open else v <= hi))
+    def ok(v, lo, hi=np.inf, lo_open=False, hi_open=False):
+        return (isinstance(v, float) and np.isfinite(v)
+                and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi))
+
     valid = ok(spec["lr"], 0) and ok(spec["weight_decay"], 0)
     if kind == "SGD":
         valid &= ok(spec["momentum"], 0, 1, hi_open=True)
@@ -288,11 +291,13 @@ def _valid_spec(kind, spec):
             all(ok(x, 0, 1, hi_open=True) for x in b)
         valid &= ok(spec["eps"], 0, lo_open=True)
     if kind == "RMSprop":
-        valid &= ok(spec["alpha"], 0, 1, hi_open=True) and ok(spec["eps"], 0, lo_open=True)
+        valid &= ok(spec["alpha"], 0, 1, hi_open=True)
+        valid &= ok(spec["eps"], 0, lo_open=True)
         valid &= ok(spec["momentum"], 0, 1, hi_open=True)
     return valid
 
 
+@pytest.mark.slow
 @FUZZ
 @given(spec=optimizer_specs(), seed=st.integers(0, 1000))
 def test_fuzz_optimizer_hyperparameters(spec, seed):
@@ -395,6 +400,7 @@ def _kernel_args(c):
     return a
 
 
+@pytest.mark.slow
 @FUZZ
 @given(c=kernel_calls())
 def test_fuzz_kernel_forward_and_loss(c):
@@ -414,6 +420,7 @@ def test_fuzz_kernel_forward_and_loss(c):
         f"inconsistent arguments ({c['fault']}) accepted"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(c=kernel_calls())
 def test_fuzz_kernel_train_batches(c):
@@ -434,7 +441,8 @@ def test_fuzz_kernel_train_batches(c):
     T_batch = np.zeros((rows if a["T"].shape[0] else 0, a["T"].shape[1]), dt)
     labels_batch = np.zeros(rows if a["labels"].size else 0, np.intp)
     w_batch = np.zeros(rows if a["w"].size else 0, dt)
-    short_gather = f == "gather" and (T_batch.shape[0] or labels_batch.size or w_batch.size)
+    short_gather = f == "gather" and (T_batch.shape[0] or labels_batch.size
+                                      or w_batch.size)
     if short_gather:
         T_batch, labels_batch, w_batch = T_batch[:-1], labels_batch[:-1], w_batch[:-1]
     n_batches = -(-n // c["cap"])
@@ -482,6 +490,7 @@ def test_kernel_refuses_targets_next_to_labels():
         kernels.train_batches(
             params, np.zeros_like(params), np.zeros_like(params), np.zeros_like(params),
             sizes, acts, nncore.LOSSES["cross_entropy"], X, T, labels, np.empty(0),
-            rng.permutation(n).astype(np.intp), np.zeros(kernels.workspace_size(sizes, 2)),
+            rng.permutation(n).astype(np.intp),
+            np.zeros(kernels.workspace_size(sizes, 2)),
             np.zeros((2, K)), np.zeros(2, np.intp), np.empty(0), 2, 0, 3, 1, 1e-3, 0.0,
             False, 0.0, 0.9, 0.999, 1e-8, 0.99, 0)

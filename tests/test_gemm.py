@@ -5,8 +5,6 @@ is tested, on both of its paths (the kernels' own tiled loop and BLAS), for both
 dtypes, on shapes that hit full register tiles, partial tiles, narrow panels, K
 blocks and single rows or columns.
 """
-import importlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,18 +13,14 @@ from threadpoolctl import threadpool_limits
 
 from nncore import _dispatch
 
-BUILDS = []
-for _name in _dispatch.supported():
-    try:
-        BUILDS.append(importlib.import_module("nncore." + _dispatch._MODULES[_name]))
-    except ImportError:
-        pass
+BUILDS = [_dispatch.build(name) for name in _dispatch.available()]
 
 
 def _product(A, B, ta, tb):
     return (A.T if ta else A) @ (B.T if tb else B)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("path", [1, 2], ids=["own", "blas"])
@@ -55,27 +49,25 @@ def test_matmul_matches_numpy(build, dtype, path, M, N, K, ta, tb, accumulate, s
 def test_matmul_large_and_degenerate_shapes(build, shape, threads):
     """Several K blocks (K > 256), many panels, fewer panels than threads, the 1x1x1
     product; on one thread and on two (the threaded paths split panels or rows, and
-    must give the same bits as one thread)."""
+    must give the same bits as one thread), writing C and adding to it."""
     M, N, K = shape
     rng = np.random.default_rng(0)
     A = rng.normal(size=(M, K)).astype(np.float32)
     B = rng.normal(size=(K, N)).astype(np.float32)
     C0 = rng.normal(size=(M, N)).astype(np.float32)
     expected = A.astype(np.float64) @ B.astype(np.float64)
-    results = []
     for accumulate in (False, True):
-        C = C0.copy() if accumulate else np.full((M, N), np.nan, np.float32)
+        C = C0 if accumulate else np.full((M, N), np.nan, np.float32)
+        with threadpool_limits(1):
+            single = C.copy()
+            build.matmul_into(A, B, single, False, False, accumulate, 1)
+        want = expected + C0 if accumulate else expected
+        assert np.abs(single - want).max() <= 1e-5 * np.sqrt(K) * 4
         with threadpool_limits(threads):
             for _ in range(3):      # races, if any, show up as run-to-run differences
                 out = C.copy()
                 build.matmul_into(A, B, out, False, False, accumulate, 1)
-                results.append(out)
-        want = expected + C0 if accumulate else expected
-        assert np.abs(results[-1] - want).max() <= 1e-5 * np.sqrt(K) * 4
-    with threadpool_limits(1):
-        single = np.full((M, N), np.nan, np.float32)
-        build.matmul_into(A, B, single, False, False, False, 1)
-    assert all(np.array_equal(r, single) for r in results[:3])
+                np.testing.assert_array_equal(out, single)
 
 
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -92,6 +84,21 @@ def test_matmul_rejects_mismatched_shapes(build):
 def test_dispatch_picks_a_supported_build():
     assert _dispatch.variant in _dispatch.supported()
     assert _dispatch.kernels.__name__ == "nncore." + _dispatch._MODULES[_dispatch.variant]
+    assert _dispatch.variant == _dispatch.available()[0]
+
+
+def test_use_switches_the_build_for_a_block_and_restores_it():
+    chosen, forward = _dispatch.variant, _dispatch.kernels.forward
+    for name in _dispatch.available():
+        with _dispatch.use(name) as module:
+            assert module is _dispatch.build(name)
+            assert _dispatch.variant == name
+            assert _dispatch.kernels.forward is module.forward
+        assert _dispatch.variant == chosen and _dispatch.kernels.forward is forward
+    with pytest.raises(ValueError, match="'sse9' is not available"), \
+            _dispatch.use("sse9"):
+        pass
+    assert _dispatch.variant == chosen
 
 
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

@@ -7,8 +7,18 @@ import pytest
 
 import nncore
 from nncore import reference
-from conftest import (LOSS_CASES, central_differences, copy_params, loss_name,
-                      make_data, make_sample_weight, output_width, rel_err, seed_of)
+
+from _helpers import (
+    LOSS_CASES,
+    central_differences,
+    copy_params,
+    loss_name,
+    make_data,
+    make_sample_weight,
+    output_width,
+    rel_err,
+    seed_of,
+)
 
 N_IN, HIDDEN, N_ROWS = 3, (6, 5), 9
 K = {"mse": 3, "binary_cross_entropy": 3, "cross_entropy": 4, "cross_entropy_probs": 4,
@@ -133,7 +143,8 @@ def test_gradients_over_many_rows(case):
                                                         loss_name(case), X, y, weights)
         assert value == pytest.approx(ref_value, rel=1e-11)
         assert rel_err(grads, ref_grads) < 1e-10
-        assert net.loss(X, y, sample_weight=weights) == pytest.approx(ref_value, rel=1e-11)
+        value = net.loss(X, y, sample_weight=weights)
+        assert value == pytest.approx(ref_value, rel=1e-11)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -1,15 +1,23 @@
 """The compiled forward pass, loss and output transform against ``nncore.reference``,
 for every activation and loss, in both dtypes, at sizes that take the kernels' own
 loops and sizes that go to BLAS, and over more rows than one evaluation chunk."""
-import importlib
 
 import numpy as np
 import pytest
 
 import nncore
 from nncore import reference
-from conftest import (LOSS_CASES, copy_params, loss_name, make_data, make_sample_weight,
-                      output_width, rel_err, seed_of)
+
+from _helpers import (
+    LOSS_CASES,
+    copy_params,
+    loss_name,
+    make_data,
+    make_sample_weight,
+    output_width,
+    rel_err,
+    seed_of,
+)
 
 TOL = {"float64": 1e-12, "float32": 2e-6}
 
@@ -38,7 +46,8 @@ def test_forward(activation, shape, dtype):
     X = np.random.default_rng(2).normal(scale=2.0, size=(n, sizes[0]))
     out = net.forward(X)
     assert out.shape == (n, sizes[-1]) and out.dtype == np.dtype(dtype)
-    expected = reference.forward(copy_params(net), acts, X.astype(dtype).astype(np.float64))
+    X64 = X.astype(dtype).astype(np.float64)
+    expected = reference.forward(copy_params(net), acts, X64)
     assert rel_err(out, expected) < TOL[dtype]
     # Element by element as well, so that a wrong small entry cannot hide in the norm.
     np.testing.assert_allclose(out, expected, rtol=50 * TOL[dtype],
@@ -101,7 +110,8 @@ def test_many_rows(case, dtype):
     Xd = X.astype(dtype).astype(np.float64)
     out = reference.forward(copy_params(net), acts, Xd)
     assert rel_err(net.forward(X), out) < TOL[dtype]
-    assert rel_err(net.predict(X), reference.predict_transform(loss, out)) < 10 * TOL[dtype]
+    predicted = reference.predict_transform(loss, out)
+    assert rel_err(net.predict(X), predicted) < 10 * TOL[dtype]
     yd = y if case == "cross_entropy" else y.astype(dtype).astype(np.float64)
     assert net.loss(X, y) == pytest.approx(reference.loss(loss, out, yd),
                                            rel=100 * TOL[dtype])
@@ -145,24 +155,15 @@ def _builds():
         from nncore import _dispatch
     except ImportError:
         return ["portable"]
-    names = []
-    for name in _dispatch.supported():
-        try:
-            importlib.import_module("nncore." + _dispatch._MODULES[name])
-        except ImportError:     # not built here (NNCORE_NATIVE=1 builds only one)
-            continue
-        names.append(name)
-    return names
+    return _dispatch.available()
 
 
 @pytest.fixture(params=_builds())
-def build(request, monkeypatch):
+def build(request):
     """Run the test on one kernel build, whatever the dispatcher would choose."""
-    import nncore.network
     from nncore import _dispatch
-    module = importlib.import_module("nncore." + _dispatch._MODULES[request.param])
-    monkeypatch.setattr(nncore.network, "_kernels", module)
-    return module
+    with _dispatch.use(request.param) as module:
+        yield module
 
 
 GUARD = 4096
@@ -231,7 +232,8 @@ def test_every_build_matches_reference(build, case, dtype):
     w = make_sample_weight(37, rng)
     params = copy_params(net)
     value, grads = net.loss_and_grads(X, y, sample_weight=w)
-    ref_value, ref_grads = reference.loss_and_grads(params, acts, loss_name(case), X, y, w)
+    ref_value, ref_grads = reference.loss_and_grads(params, acts, loss_name(case), X, y,
+                                                    w)
     tol = 1e-10 if dtype == "float64" else 1e-4
     assert value == pytest.approx(ref_value, rel=tol)
     assert rel_err(grads, ref_grads) < tol

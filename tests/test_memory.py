@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import _validation
-from _helpers import run_child, state_of, assert_same_state
+from nncore import _memory
+
+from _helpers import assert_same_state, run_child, state_of
 
 try:
     import psutil
@@ -58,6 +59,7 @@ def tracing():
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [1, 16, 10**6])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_further_epochs_allocate_no_more_than_a_constant(tracing, batch_size, optimizer):
@@ -77,6 +79,7 @@ def test_further_epochs_allocate_no_more_than_a_constant(tracing, batch_size, op
     assert peak55 - peak5 <= 50 * per_epoch_budget + 4096, (peak5, peak55)
 
 
+@pytest.mark.slow
 def test_repeated_calls_leave_nothing_behind(tracing):
     net, X, y = _problem()
     net.fit(X, y, epochs=1)
@@ -89,6 +92,7 @@ def test_repeated_calls_leave_nothing_behind(tracing):
         assert many - first <= 8192, (first, many)
 
 
+@pytest.mark.slow
 def test_long_run_has_flat_resident_memory():
     """10000 epochs (40000 batches, 10000+ kernel calls) of a small network plus
     thousands of inference calls: resident memory does not grow. A leak of even one
@@ -121,8 +125,8 @@ def test_long_run_has_flat_resident_memory():
 # --------------------------------------------------------------- too large to fit
 def test_parameters_beyond_any_address_space():
     for layers, what in [([nncore.Dense(2**24, 2**24)], "PiB"),
-                         ([nncore.Dense(2**31 - 1, 2**31 - 1), nncore.Dense(2**31 - 1, 1)],
-                          "PiB")]:
+                         ([nncore.Dense(2**31 - 1, 2**31 - 1),
+                           nncore.Dense(2**31 - 1, 1)], "PiB")]:
         with pytest.raises(MemoryError) as info:
             nncore.Network(layers)
         message = str(info.value)
@@ -130,7 +134,7 @@ def test_parameters_beyond_any_address_space():
 
 
 def test_parameters_larger_than_physical_memory():
-    ram = _validation.physical_memory()
+    ram = _memory.physical_memory()
     if ram is None:
         pytest.skip("physical memory size unknown here")
     fan_out = 2 * ram // (4 * 4096) + 1          # float32 params of about twice the RAM
@@ -141,8 +145,9 @@ def test_parameters_larger_than_physical_memory():
     assert "GiB" in message or "TiB" in message
 
 
+@pytest.mark.slow
 def test_workspace_larger_than_memory():
-    ram = _validation.physical_memory()
+    ram = _memory.physical_memory()
     if ram is None:
         pytest.skip("physical memory size unknown here")
     width = 2**16
@@ -171,6 +176,7 @@ def test_input_conversion_larger_than_memory():
     assert "X" in message and "(1099511627776, 1)" in message and "TiB" in message
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS, /proc")
 def test_memory_error_under_an_address_space_limit():
     """In a child limited to its current address space + 1.5 GiB: a 2 GiB parameter
@@ -194,24 +200,27 @@ except MemoryError as e:
 net = nncore.Network([nncore.Dense(8, 65536, "relu"), nncore.Dense(65536, 1)], seed=0)
 X = np.ones((2048, 8), np.float32)
 y = np.ones((2048, 1), np.float32)
-before = net._flat.copy()
+before = [p.copy() for p in net.params]
 try:
     net.fit(X, y, batch_size=2048, optimizer=nncore.SGD(1e-3))
     out["workspace"] = None
 except MemoryError as e:
     out["workspace"] = str(e)
-out["unchanged"] = bool(np.array_equal(before, net._flat)) and net.optimizer is None
+out["unchanged"] = (all(np.array_equal(a, b) for a, b in zip(before, net.params))
+                    and net.optimizer is None)
 h = net.fit(X[:64], y[:64], batch_size=16, epochs=1, optimizer=nncore.SGD(1e-3))
 out["later_fit_ok"] = bool(np.isfinite(h.loss).all())
 print(json.dumps(out))
 """
     got = run_child(code)
-    assert got["params"] and "2.0 GiB" in got["params"] and "the parameters" in got["params"]
+    assert got["params"] and "2.0 GiB" in got["params"]
+    assert "the parameters" in got["params"]
     assert got["workspace"] and "workspace for batches of 2048 rows" in got["workspace"]
     assert "GiB" in got["workspace"]
     assert got["unchanged"] and got["later_fit_ok"]
 
 
+@pytest.mark.slow
 def test_import_is_light():
     """Importing nncore loads NumPy, threadpoolctl and the kernels, not SciPy's linear
     algebra (about 29 MiB): the kernels load SciPy's BLAS only when a product may

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore._training import epoch_order
 from nncore import reference
-from conftest import (copy_params, loss_name, make_data, make_sample_weight,
-                      output_width, rel_err, seed_of)
+from nncore._training import epoch_order
+
+from _helpers import (
+    copy_params,
+    loss_name,
+    make_data,
+    make_sample_weight,
+    output_width,
+    rel_err,
+    seed_of,
+)
 
 OPTIMIZER_CLASSES = {"sgd": nncore.SGD, "adam": nncore.Adam, "adamw": nncore.AdamW,
                      "rmsprop": nncore.RMSprop}
@@ -86,7 +94,8 @@ def test_fit_matches_reference(config):
 
 
 @pytest.mark.parametrize("config", ["sgd-nesterov-weight_decay", "adam-weight_decay",
-                                    "adamw-weight_decay", "rmsprop-momentum-weight_decay"])
+                                    "adamw-weight_decay",
+                                    "rmsprop-momentum-weight_decay"])
 @pytest.mark.parametrize("case", ["mse", "binary_cross_entropy", "cross_entropy_probs",
                                   "gaussian_nll"])
 def test_fit_matches_reference_other_losses(case, config):

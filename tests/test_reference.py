@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import central_differences
+
+from _helpers import central_differences, make_targets, output_width
 
 
 def _load_reference():
@@ -45,24 +46,6 @@ def rel_error(a, b):
     a, b = np.ravel(a), np.ravel(b)
     scale = max(np.linalg.norm(a), np.linalg.norm(b))
     return 0.0 if scale == 0 else np.linalg.norm(a - b) / scale
-
-
-def central_difference(f, arrays, h=FD_STEP):
-    """d f / d arrays[i], entry by entry: (f(x + h) - f(x - h)) / 2h (conftest's)."""
-    return central_differences(f, arrays, h)
-
-
-def make_targets(loss_name, rng, n, k, dtype=np.float64):
-    """Random targets of the right kind; ``k`` is the number of target columns."""
-    if loss_name == "cross_entropy":
-        return rng.integers(0, k, size=n)
-    if loss_name == "binary_cross_entropy":
-        return rng.uniform(0, 1, size=(n, k)).astype(dtype)
-    return rng.normal(size=(n, k)).astype(dtype)
-
-
-def n_outputs(loss_name, k):
-    return 2 * k if loss_name == "gaussian_nll" else k
 
 
 def make_network(rng, sizes, dtype=np.float64):
@@ -254,8 +237,8 @@ def test_gaussian_nll_hand_computed():
 @pytest.mark.parametrize("name", LOSSES)
 def test_integer_sample_weights_equal_repeated_rows(name):
     rng = np.random.default_rng(2)
-    out = rng.normal(size=(4, n_outputs(name, 3)))
-    y = make_targets(name, rng, 4, 3)
+    out = rng.normal(size=(4, output_width(name, 3)))
+    y = make_targets(name, 4, 3, rng)
     w = np.array([2, 0, 1, 3])
     rows = np.repeat(np.arange(4), w)
     assert ref.loss(name, out, y, w) == pytest.approx(ref.loss(name, out[rows], y[rows]), rel=1e-13)
@@ -269,18 +252,18 @@ def test_loss_gradient_matches_finite_difference(name, weighted):
     if name == "cross_entropy_rows":
         name, y = "cross_entropy", rng.uniform(0, 1, size=(n, k))  # rows need not sum to 1
     else:
-        y = make_targets(name, rng, n, k)
-    out = rng.normal(size=(n, n_outputs(name, k)))
+        y = make_targets(name, n, k, rng)
+    out = rng.normal(size=(n, output_width(name, k)))
     w = rng.uniform(0.2, 3, size=n) if weighted else None
-    (fd,) = central_difference(lambda: ref.loss(name, out, y, w), [out])
+    (fd,) = central_differences(lambda: ref.loss(name, out, y, w), [out])
     assert rel_error(ref.loss_gradient(name, out, y, w), fd) < FD_RTOL
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_loss_float32_in_float32_out(name):
     rng = np.random.default_rng(4)
-    out = rng.normal(size=(5, n_outputs(name, 2))).astype(np.float32)
-    y = make_targets(name, rng, 5, 2, dtype=np.float32)
+    out = rng.normal(size=(5, output_width(name, 2))).astype(np.float32)
+    y = make_targets(name, 5, 2, rng, dtype=np.float32)
     assert ref.loss_gradient(name, out, y).dtype == np.float32
     assert isinstance(ref.loss(name, out, y), float)
 
@@ -352,15 +335,15 @@ def test_loss_and_grads_matches_finite_difference(act, loss_name):
     rng = np.random.default_rng(8)
     n, k = 6, 3
     X = rng.normal(size=(n, 3))
-    y = make_targets(loss_name, rng, n, k)
+    y = make_targets(loss_name, n, k, rng)
     w = rng.uniform(0.2, 3, size=n)
     # The activation under test in the hidden layers, then on the output layer too.
     for acts in ([act, act, "identity"], [act, act, act]):
         for sample_weight in (None, w):
-            params = make_network(rng, [3, 4, 4, n_outputs(loss_name, k)])
+            params = make_network(rng, [3, 4, 4, output_width(loss_name, k)])
             value, grads = ref.loss_and_grads(params, acts, loss_name, X, y, sample_weight)
             assert value == pytest.approx(ref.loss(loss_name, ref.forward(params, acts, X), y, sample_weight), rel=1e-15)
-            fd = central_difference(
+            fd = central_differences(
                 lambda: ref.loss(loss_name, ref.forward(params, acts, X), y, sample_weight), params
             )
             for g, g_fd, p in zip(grads, fd, params):
@@ -375,7 +358,7 @@ def test_loss_and_grads_cross_entropy_probability_rows():
     params = make_network(rng, [3, 6, 4])
     acts = ["gelu", "identity"]
     _, grads = ref.loss_and_grads(params, acts, "cross_entropy", X, y)
-    fd = central_difference(lambda: ref.loss("cross_entropy", ref.forward(params, acts, X), y), params)
+    fd = central_differences(lambda: ref.loss("cross_entropy", ref.forward(params, acts, X), y), params)
     for g, g_fd in zip(grads, fd):
         assert rel_error(g, g_fd) < FD_RTOL
 
@@ -383,9 +366,9 @@ def test_loss_and_grads_cross_entropy_probability_rows():
 @pytest.mark.parametrize("loss_name", LOSSES)
 def test_loss_and_grads_float32(loss_name):
     rng = np.random.default_rng(10)
-    params = make_network(rng, [3, 4, n_outputs(loss_name, 2)], dtype=np.float32)
+    params = make_network(rng, [3, 4, output_width(loss_name, 2)], dtype=np.float32)
     X = rng.normal(size=(5, 3)).astype(np.float32)
-    y = make_targets(loss_name, rng, 5, 2, dtype=np.float32)
+    y = make_targets(loss_name, 5, 2, rng, dtype=np.float32)
     _, grads = ref.loss_and_grads(params, ["elu", "identity"], loss_name, X, y)
     assert all(g.dtype == np.float32 for g in grads)
     assert ref.forward(params, ["elu", "identity"], X).dtype == np.float32
@@ -566,9 +549,9 @@ def test_loss_and_grads_matches_torch(act, loss_name):
     rng = np.random.default_rng(13)
     n, k = 7, TORCH_LOSS_K
     X = rng.normal(size=(n, 3))
-    y = make_targets(loss_name, rng, n, k)
+    y = make_targets(loss_name, n, k, rng)
     w = rng.uniform(0.2, 3, size=n)
-    params = make_network(rng, [3, 5, n_outputs(loss_name, k)])
+    params = make_network(rng, [3, 5, output_width(loss_name, k)])
     acts = [act, act]
     value, grads = ref.loss_and_grads(params, acts, loss_name, X, y, w)
 
