@@ -144,7 +144,8 @@ def markdown(results):
         runs = results["raw"].get(name, {})
         a, b = runs.get("nncore", {}), runs.get("sklearn", {})
         if a.get("status") != "ok" or b.get("status") != "ok":
-            why = "; ".join(r.get("reason", "?") for r in (a, b) if r.get("status") != "ok")
+            why = "; ".join(r.get("reason", "?") for r in (a, b)
+                            if r.get("status") != "ok")
             rows.append([name] + ["-"] * 8)
             lines.append(report.verdict(None, f"{name}: not measured ({why})"))
             continue

@@ -214,7 +214,8 @@ def _task(table, loss):
         return {"loss": loss, "kind": "classification", "classes": classes, "y": y,
                 "name": table.target_name}
     if values is None:
-        bad = next(i for i, t in enumerate(table.target) if _csv.numeric_target([t]) is None)
+        bad = next(i for i, t in enumerate(table.target)
+                   if _csv.numeric_target([t]) is None)
         raise ValueError(f"{table.path}, line {table.lines[bad]}: --loss {loss} needs a "
                          f"numeric target, but column {table.target_name!r} holds "
                          f"{table.target[bad]!r}; use --loss cross_entropy for labels")

@@ -226,8 +226,9 @@ class _NNBase(BaseEstimator):
                              f"samples): increase validation_fraction (now "
                              f"{self.validation_fraction}) or the number of samples")
         w = sample_weight
-        validation = (X[val], targets[val]) if w is None else (X[val], targets[val], w[val])
-        return X[train], targets[train], None if w is None else w[train], validation
+        if w is None:
+            return X[train], targets[train], None, (X[val], targets[val])
+        return X[train], targets[train], w[train], (X[val], targets[val], w[val])
 
     def _forward(self, X):
         """The network's output (last layer, before the loss's output transform)."""

@@ -78,8 +78,9 @@ def make_optimizer(est, decay, previous):
     """
     cls = getattr(import_module(__package__), SOLVER_CLASSES[est.solver], None)
     if cls is None:
-        raise ValueError(f"solver={est.solver!r} needs nncore.{SOLVER_CLASSES[est.solver]}, "
-                         "which this version of nncore does not have")
+        raise ValueError(f"solver={est.solver!r} needs nncore."
+                         f"{SOLVER_CLASSES[est.solver]}, which this version of nncore "
+                         "does not have")
     hyper = _hyperparameters(est, decay)
     if type(previous) is cls:
         kept = _updated(previous, hyper)

@@ -12,9 +12,10 @@ The CSV mode of ``train`` and the ``predict`` command live in nncore/_cli_csv.py
 
 On a built-in data set, ``train`` prints the training loss after every epoch (and the
 test accuracy, where the data set has a held-out part), then the final train and test
-accuracy and the time spent in ``fit``. Exit status: 0 on success; 2 for a bad argument, whether argparse or
-nncore itself (a ``ValueError``/``TypeError``) rejects it; 1 when training fails (the
-loss diverged, a data set's optional package is missing); 130 on Ctrl-C.
+accuracy and the time spent in ``fit``. Exit status: 0 on success; 2 for a bad
+argument, whether argparse or nncore itself (a ``ValueError``/``TypeError``) rejects
+it; 1 when training fails (the loss diverged, a data set's optional package is
+missing); 130 on Ctrl-C.
 """
 import argparse
 import os

@@ -1,4 +1,4 @@
-"""scikit-learn estimators trained by nncore: :class:`NNClassifier` and :class:`NNRegressor`.
+"""scikit-learn estimators trained by nncore: :class:`NNClassifier`, :class:`NNRegressor`.
 
 Drop-in replacements for scikit-learn's ``MLPClassifier`` and ``MLPRegressor``: the same
 constructor parameters where scikit-learn has the concept, the same fitted attributes
@@ -277,7 +277,8 @@ class NNClassifier(ClassifierMixin, _NNBase):
         if incremental and not multilabel:
             self._check_classes(y, False, incremental, None)
         self._n_net_outputs = 1 if kind == "binary" else self.classes_.shape[0]
-        self._net_loss = "cross_entropy" if kind == "multiclass" else "binary_cross_entropy"
+        self._net_loss = ("cross_entropy" if kind == "multiclass"
+                          else "binary_cross_entropy")
         self.out_activation_ = "softmax" if kind == "multiclass" else "logistic"
 
     def _check_classes(self, y, multilabel, incremental, classes):

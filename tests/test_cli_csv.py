@@ -161,7 +161,8 @@ def _model_predict(model, X):
 
 def test_predict_round_trip_matches_network_predict(files):
     root = files["root"]
-    proc = run_nncore(["predict", "clf.npz", "new.csv", "--proba", "--out", "p.csv"], root)
+    proc = run_nncore(["predict", "clf.npz", "new.csv", "--proba", "--out", "p.csv"],
+                      root)
     assert proc.returncode == 0, proc.stderr
     with open(root / "p.csv", newline="") as handle:
         rows = list(csv.reader(handle))
