@@ -122,16 +122,12 @@ def _updated(optimizer, hyper):
     return optimizer
 
 
-def penalty(network, decay):
-    """``decay / 2 * ||p||^2`` over all the network's parameters: the term that
-    ``weight_decay`` adds to the objective."""
+def penalty(params, decay):
+    """``decay / 2 * ||p||^2`` over ``params`` (flat views of all the network's
+    parameters): the term that ``weight_decay`` adds to the objective."""
     if decay == 0:
         return 0.0
-    total = 0.0
-    for p in network.params:
-        flat = p.reshape(-1)
-        total += float(np.dot(flat, flat))
-    return 0.5 * decay * total
+    return 0.5 * decay * sum(float(np.dot(p, p)) for p in params)
 
 
 class SklearnStopping(Callback):
@@ -166,9 +162,14 @@ class SklearnStopping(Callback):
         self.score = score
         self.stopped = False
 
+    def on_train_begin(self, logs=None):
+        # Flat views of the live parameters, taken once: the penalty reads them after
+        # every epoch.
+        self._flat = [p.reshape(-1) for p in self.network.params]
+
     def on_epoch_end(self, epoch, logs):
         est = self.est
-        loss = float(logs["loss"]) + penalty(self.network, self.decay)
+        loss = float(logs["loss"]) + penalty(self._flat, self.decay)
         est.loss_ = loss
         est.loss_curve_.append(loss)
         est.n_iter_ += 1
