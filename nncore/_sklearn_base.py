@@ -126,7 +126,8 @@ class _NNBase(BaseEstimator):
             if self.validation_scores_ is not None:
                 self.best_validation_score_ = -np.inf
         score = None if validation is None else self._validation_scorer(validation)
-        stopper = _sklearn_fit.SklearnStopping(self, n_train, decay, score)
+        stopper = _sklearn_fit.SklearnStopping(self, n_train, decay, score,
+                                               stop=not full)
         self.n_iter_ = 0
         net.fit(X_train, T_train, epochs=1 if incremental else self.max_iter,
                 batch_size=batch, optimizer=optimizer, shuffle=bool(self.shuffle),
@@ -193,12 +194,12 @@ class _NNBase(BaseEstimator):
             self.validation_loss_curve_ = None
             self.best_validation_score_ = None
             self.best_loss_ = None
-        if self.early_stopping and self.validation_scores_ is None:
+        if self._early_stopping() and self.validation_scores_ is None:
             self.validation_scores_ = []
             self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
-        elif not self.early_stopping and self.best_loss_ is None:
+        elif not self._early_stopping() and self.best_loss_ is None:
             self.best_loss_ = np.inf
 
     def _batch_rows(self, n_train):
@@ -210,9 +211,13 @@ class _NNBase(BaseEstimator):
                           stacklevel=4)
         return min(int(self.batch_size), n_train)
 
+    def _early_stopping(self):
+        """early_stopping applies: as in scikit-learn, not to the full-batch solvers."""
+        return self.early_stopping and self.solver not in _sklearn_fit.FULL_BATCH_SOLVERS
+
     def _split(self, X, targets, sample_weight, incremental):
         """(X_train, targets_train, weights_train, validation_data or None)."""
-        if not self.early_stopping:
+        if not self._early_stopping():
             return X, targets, sample_weight, None
         if incremental:
             raise ValueError("partial_fit does not support early_stopping=True")

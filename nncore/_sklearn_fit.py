@@ -153,13 +153,17 @@ class SklearnStopping(Callback):
     score : callable or None
         ``score(logs) -> float``: the validation score (higher is better) after an
         epoch; None without early stopping.
+    stop : bool
+        Apply the stopping rule. False for the full-batch solvers, which stop by
+        their own tolerance (as scikit-learn's lbfgs); the bookkeeping still runs.
     """
 
-    def __init__(self, est, n_train, decay, score):
+    def __init__(self, est, n_train, decay, score, stop=True):
         self.est = est
         self.n_train = n_train
         self.decay = decay
         self.score = score
+        self.stop = stop
         self.stopped = False
 
     def on_train_begin(self, logs=None):
@@ -191,7 +195,7 @@ class SklearnStopping(Callback):
                 est.best_validation_score_ = value
                 est._best_state = self.network.state(out=est._best_state)
         est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
-        if est._no_improvement_count > est.n_iter_no_change:
+        if self.stop and est._no_improvement_count > est.n_iter_no_change:
             self.stopped = True
             self.network.stop_training = True
             if est.verbose:

@@ -141,7 +141,8 @@ _PARAMETERS = """
         Hold out ``validation_fraction`` of the rows (stratified for classification)
         and stop when the validation score (accuracy, or R^2 for regression) has not
         improved by ``tol`` for more than ``n_iter_no_change`` epochs; the network is
-        then put back as it was at the best epoch (weights and optimizer state).
+        then put back as it was at the best epoch (weights and optimizer state). Not
+        for ``lbfgs``, as in scikit-learn.
     validation_fraction : float, default 0.1
         In (0, 1); used with ``early_stopping``.
     beta_1, beta_2 : float, default 0.9, 0.999
