@@ -176,5 +176,9 @@ def markdown(results):
              f"{st['seeds']} seeds; {st['threads']} thread(s) per process. Scores: "
              "mean +- standard deviation over the seeds; times: medians; ratios: "
              "scikit-learn's time over nncore's.")
+    runs = [r for pair in results["raw"].values() for r in pair.values()]
+    busy = report.others(runs)
+    if busy:
+        intro += f" While measuring, {busy}."
     out = [intro, "", report.table(header, rows), "", report.targets_block(lines)]
     return "\n".join(out)
