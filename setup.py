@@ -120,7 +120,7 @@ else:
 # of the same source target newer instruction sets, and nncore/_dispatch.py picks the
 # best one the running CPU supports (so a cached wheel never meets an unsupported CPU).
 variants = [("nncore._kernels", ["-march=native"] if native else []),
-            ("nncore._blas", [])]
+            ("nncore._blas", []), ("nncore._codes", [])]
 x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
 if x86 and not native:
     variants += [
@@ -136,12 +136,16 @@ KERNEL_PARTS = sorted(
     if not path.endswith("_blas_int.pxi")
 )
 
+# The C helpers the kernels include (nncore/csrc/*.h), for the same reason.
+C_HEADERS = sorted(os.path.relpath(path, HERE)
+                   for path in glob.glob(os.path.join(HERE, "nncore", "csrc", "*.h")))
+
 extensions = [
     Extension(
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=[numpy.get_include(), os.path.join(HERE, "nncore")],
-        depends=["nncore/_simd.h", "nncore/_kernels.pyx", *KERNEL_PARTS],
+        depends=["nncore/_kernels.pyx", "nncore/_codes.pxd", *KERNEL_PARTS, *C_HEADERS],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=base_args + flags + openmp,
         extra_link_args=openmp,

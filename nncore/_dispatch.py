@@ -17,6 +17,8 @@ import importlib.util
 import os
 import types
 
+from . import _cpu
+
 _REQUIRES = {
     "avx512": ("AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL", "AVX512CD", "AVX2", "FMA3"),
     "avx2": ("AVX2", "FMA3"),
@@ -25,18 +27,9 @@ _REQUIRES = {
 _MODULES = {"avx512": "_kernels_avx512", "avx2": "_kernels_avx2", "portable": "_kernels"}
 
 
-def _cpu_features():
-    for path in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
-        try:
-            return importlib.import_module(path).__cpu_features__
-        except (ImportError, AttributeError):
-            continue
-    return {}
-
-
 def supported():
     """Names of the builds this CPU can run, best first."""
-    features = _cpu_features()
+    features = _cpu.features()
     return [name for name, needs in _REQUIRES.items()
             if all(features.get(f, False) for f in needs)]
 
@@ -48,11 +41,9 @@ def _configure_openmp():
     GOMP_SPINCOUNT when it is loaded, i.e. when the kernels are imported. Unset, its
     idle threads fall asleep almost at once (libgomp throttles spinning whenever it
     counts more threads than free CPUs), and waking them for each of the products of
-    a step costs more than the products save. Measured here (on a machine shared
-    with other work, so the size is uncertain): the medium benchmark network trained
-    at 23k samples/s on 2 threads with it unset, 276k with GOMP_SPINCOUNT set (300k or
-    1M spins), against 172k on 1 thread. A user's own setting wins; a libgomp
-    already loaded by another package keeps its own.
+    a step costs more than the products save: two threads then train the medium
+    benchmark network several times slower than one (benches/). A user's own setting
+    wins; a libgomp already loaded by another package keeps its own.
     """
     os.environ.setdefault("GOMP_SPINCOUNT", "1000000")
 

@@ -14,7 +14,7 @@
 # _LANES_MAX_INPUT inputs and _LANES_MAX_WIDTH units per layer (where it was
 # measured faster; see feature_major).
 
-cdef inline bint lanes_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+cdef inline bint fm_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
     """Whether a network trains in the feature-major layout (see feature_major)."""
     cdef Py_ssize_t l
     if sizes[0] > _LANES_MAX_INPUT:
@@ -25,7 +25,7 @@ cdef inline bint lanes_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept no
     return True
 
 
-cdef inline Py_ssize_t lanes_padded(Py_ssize_t rows) noexcept nogil:
+cdef inline Py_ssize_t fm_padded(Py_ssize_t rows) noexcept nogil:
     """The feature-major row stride: rows rounded up to whole vectors of the widest
     kind, plus one vector when that is a multiple of 512 values. (Rows 2 KiB apart
     or a multiple of 4 KiB fall into one or two sets of the L1 cache, so that a
@@ -37,35 +37,35 @@ cdef inline Py_ssize_t lanes_padded(Py_ssize_t rows) noexcept nogil:
     return stride
 
 
-cdef inline void lanes_product(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+cdef inline void fm_product(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                                const floating* A, Py_ssize_t rsa, Py_ssize_t csa,
                                const floating* bias, const floating* B,
                                floating* C) noexcept nogil:
     if floating is float:
-        nn_f_lanes(M, N, K, A, rsa, csa, bias, B, C)
+        nn_fm_product_f32(M, N, K, A, rsa, csa, bias, B, C)
     else:
-        nn_d_lanes(M, N, K, A, rsa, csa, bias, B, C)
+        nn_fm_product_f64(M, N, K, A, rsa, csa, bias, B, C)
 
 
 cdef inline void dots(Py_ssize_t M, Py_ssize_t K, const floating* A, Py_ssize_t rsa,
                       const floating* b, floating* C) noexcept nogil:
     """C[i] = sum_p A[i*rsa + p] b[p] for i < M."""
     if floating is float:
-        nn_gemm_f_dots(M, K, A, rsa, b, C, 0)
+        nn_dots_f32(M, K, A, rsa, b, C, 0)
     else:
-        nn_gemm_d_dots(M, K, A, rsa, b, C, 0)
+        nn_dots_f64(M, K, A, rsa, b, C, 0)
 
 
 cdef inline void rowsums(Py_ssize_t M, Py_ssize_t N, const floating* D, Py_ssize_t ldd,
                          floating* out) noexcept nogil:
     """out[m] = sum_n D[m*ldd + n] over the first N values of each of M rows."""
     if floating is float:
-        nn_f_rowsums(M, N, D, ldd, out)
+        nn_rowsums_f32(M, N, D, ldd, out)
     else:
-        nn_d_rowsums(M, N, D, ldd, out)
+        nn_rowsums_f64(M, N, D, ldd, out)
 
 
-cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
+cdef double fm_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
                        Py_ssize_t K, const floating* out, const floating* T, Py_ssize_t kt,
                        const Py_ssize_t* labels, const floating* w, double norm,
                        floating* delta, floating* rows_out,
@@ -98,7 +98,7 @@ cdef double lanes_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
     return total
 
 
-cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* sizes,
+cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss,
                        Py_ssize_t rows, floating* work, Py_ssize_t stride,
                        const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
@@ -120,18 +120,18 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
     cdef floating* scratch = gemm_scratch(work, sizes, L, stride)
     cdef floating column[_LANES_MAX_WIDTH]
     cdef double batch_loss
-    for l in range(L):
-        fi = sizes[l]
-        fo = sizes[l + 1]
+    for l in range(1, L + 1):
+        fi = sizes[l - 1]
+        fo = sizes[l]
         Z = layer_Z(work, sizes, L, stride, l)
         A = layer_A(work, sizes, L, stride, acts, l)
-        # Z^T (fo x stride) = W^T A_prev^T + b
-        lanes_product(fo, stride, fi, W, 1, fo, W + fi * fo, A_prev, Z)
-        activate(acts[l], fo * stride, Z, A)
+        # Z_l^T (fo x stride) = W_l^T A_{l-1}^T + b_l
+        fm_product(fo, stride, fi, W, 1, fo, W + fi * fo, A_prev, Z)
+        activate(acts[l - 1], fo * stride, Z, A)
         A_prev = A
         W += fi * fo + fo
     D = delta_buffer(work, sizes, L, stride, 0)
-    batch_loss = lanes_loss(loss, rows, stride, K, A_prev, T, kt, labels, w, norm, D,
+    batch_loss = fm_loss(loss, rows, stride, K, A_prev, T, kt, labels, w, norm, D,
                             delta_buffer(work, sizes, L, stride, 1),
                             scratch)
     if not isfinite(batch_loss):
@@ -140,13 +140,13 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         for i in range(rows, stride):
             D[j * stride + i] = 0
     off = param_count(sizes, L)
-    for l in range(L - 1, -1, -1):
-        fi = sizes[l]
-        fo = sizes[l + 1]
+    for l in range(L, 0, -1):
+        fi = sizes[l - 1]
+        fo = sizes[l]
         off -= fi * fo + fo
-        activation_backward(acts[l], fo * stride, layer_Z(work, sizes, L, stride, l),
+        activation_backward(acts[l - 1], fo * stride, layer_Z(work, sizes, L, stride, l),
                             layer_A(work, sizes, L, stride, acts, l), D)
-        A_prev = work if l == 0 else layer_A(work, sizes, L, stride, acts, l - 1)
+        A_prev = work if l == 1 else layer_A(work, sizes, L, stride, acts, l - 1)
         dW = grads + off
         # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j], over
         # the first ``rows`` samples only (the padding is left out). A layer with
@@ -169,11 +169,11 @@ cdef double lanes_step(floating* params, floating* grads, const Py_ssize_t* size
         else:
             own_gemm(fi, fo, rows, A_prev, stride, 1, D, 1, stride, dW, False, scratch)
         rowsums(fo, rows, D, stride, dW + fi * fo)
-        if l > 0:
+        if l > 1:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, stride, which)
-            # dLoss/dA_prev^T (fi x stride) = W delta^T
-            lanes_product(fi, stride, fo, params + off, fo, 1, NULL, D, D_next)
+            # dLoss/dA_{l-1}^T (fi x stride) = W_l delta_l^T
+            fm_product(fi, stride, fo, params + off, fo, 1, NULL, D, D_next)
             D = D_next
         optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
                        state1 + off if state1 != NULL else NULL,

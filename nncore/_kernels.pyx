@@ -23,27 +23,35 @@ All parameters live in one flat array: layer ``l`` holds ``W_l`` (fan_in x fan_o
 row-major) followed by ``b_l`` (fan_out); gradients and optimizer state use the same
 layout, so the optimizer is one fused pass over each layer's contiguous part (made
 as soon as the backward pass is done with that layer). The workspace for a batch
-of ``B`` rows is carved from one flat array (see ``workspace_size``): the gathered
-batch, then for each layer its pre-activation ``Z`` and activation ``A`` (B x fan_out),
-then two delta buffers of B x max(fan_out) used in turn by the backward pass. Where an
-activation's derivative can be computed from its output (all but gelu), ``A`` is
-computed in place over ``Z``.
+of ``rows`` rows is carved from one flat array (see ``workspace_size``): the gathered
+batch, then for each layer its pre-activation ``Z`` and activation ``A`` (rows x fan_out),
+then two delta buffers of rows x max(fan_out) used in turn by the backward pass, the
+matrix products' packing buffer, and the gathered batch's targets, weights and labels.
+Where an activation's derivative can be computed from its output (all but gelu), ``A``
+is computed in place over ``Z``.
 
-Networks with no layer wider than ``LANES_MAX_WIDTH`` (and at most
-``LANES_MAX_INPUT`` inputs) train feature-major instead (``lanes_step``): the same
+Layers are numbered as in ``reference.py``: layer l = 1..L maps A_{l-1} to A_l, with
+A_0 = X (see ``_passes.pxi``).
+
+The codes that name an activation, a loss and an optimizer's update rule are one
+table, ``_codes.pxd``; the Python layer reads them back from ``nncore._codes``.
+
+Networks with no layer wider than ``FM_MAX_WIDTH`` (and at most
+``FM_MAX_INPUT`` inputs) train feature-major instead (``fm_step``): the same
 buffers hold one row per unit, with the batch's samples (padded to whole vectors)
 along the row, so that every product and elementwise pass runs along the batch
 rather than along a few units.
 
 Source layout: this file holds the declarations, constants and the ``def`` entry
 points; it includes its sections, in order, from ``_products.pxi`` (matrix products),
-``_activations.pxi``, ``_losses.pxi``, ``_passes.pxi`` (forward and backward passes),
-``_feature_major.pxi``, ``_optimizers.pxi`` and ``_gather.pxi``; the C helpers are in
-``_simd.h``.
+``_activations.pxi``, ``_losses.pxi``, ``_passes.pxi`` (forward and backward passes,
+one training step), ``_feature_major.pxi``, ``_optimizers.pxi`` and ``_gather.pxi``
+(where each batch comes from); the C helpers are in ``nncore/csrc/`` (one concern per
+header; see the summary at the top of each).
 
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
-kernels' own register-tiled loop (``nncore/_simd.h``, see ``BLAS_ABOVE``).
+kernels' own register-tiled loop (``nncore/csrc/gemm.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -64,60 +72,84 @@ ctypedef void (*dgemm_t)(char *transa, char *transb, blas_int *m, blas_int *n,
 cdef sgemm_t _sgemm = NULL
 cdef dgemm_t _dgemm = NULL
 
-# Vectorized C helpers (nncore/_simd.h): fast float32 exp/tanh/sigmoid, which libm's
-# scalar calls cannot match in loops over small layers (a few ulp); float64 tanh,
-# sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at libm's accuracy
-# (gaussian_nll's exp, cross_entropy's log and float32 binary_cross_entropy's exp and
-# log1p, and float64 cross_entropy's exp, still call libm); and the register-tiled
-# matrix multiply.
-cdef extern from "_simd.h" nogil:
-    float nn_expf(float x) noexcept
-    float nn_tanhf(float x) noexcept
-    float nn_sigmoidf(float x) noexcept
-    void nn_tanhf_array(Py_ssize_t n, const float* z, float* a) noexcept
-    double nn_tanh(double x) noexcept
-    double nn_expm1_neg(double y) noexcept
-    double nn_softplus(double z) noexcept
-    double nn_sigmoid(double z) noexcept
-    double nn_exp_neg(double y) noexcept
-    double nn_log1p_unit(double u) noexcept
-    void nn_tanh_array(Py_ssize_t n, const double* z, double* a) noexcept
-    void nn_sigmoid_array(Py_ssize_t n, const double* z, double* a) noexcept
-    void nn_gemm_f(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
-                   Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
-                   Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
-    void nn_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
-                   Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
-                   Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
-    void nn_colsum_f(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
-                     int accumulate) noexcept
-    void nn_colsum_d(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
-                     int accumulate) noexcept
-    void nn_gemm_f_dots(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
-                        const float* b, float* C, int accumulate) noexcept
-    void nn_gemm_d_dots(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
-                        const double* b, double* C, int accumulate) noexcept
-    void nn_f_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
-                    Py_ssize_t rsa, Py_ssize_t csa, const float* bias, const float* B,
-                    float* C) noexcept
-    void nn_d_lanes(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
-                    Py_ssize_t rsa, Py_ssize_t csa, const double* bias, const double* B,
-                    double* C) noexcept
-    void nn_f_rowsums(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
-                      float* out) noexcept
-    void nn_d_rowsums(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
-                      double* out) noexcept
-    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
-    const Py_ssize_t NN_MAX_LANES
-    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
+# The C helpers (nncore/csrc/, one concern per header): fast float32 exp/tanh/sigmoid,
+# which libm's scalar calls cannot match in loops over small layers (a few ulp);
+# float64 tanh, sigmoid, expm1 and softplus (elu's and softplus's in float32 too) at
+# libm's accuracy (gaussian_nll's exp, cross_entropy's log and float32
+# binary_cross_entropy's exp and log1p, and float64 cross_entropy's exp, still call
+# libm); the register-tiled matrix product; the bias gradients' sums; the
+# feature-major product.
+cdef extern from "csrc/config.h" nogil:
     const int NN_VBYTES
+    const Py_ssize_t NN_MAX_LANES
     const Py_ssize_t NN_BLAS_ABOVE
     int NN_MAX_THREADS() noexcept
+
+cdef extern from "csrc/math_f32.h" nogil:
+    float nn_exp_f32(float x) noexcept
+    float nn_tanh_f32(float x) noexcept
+    float nn_sigmoid_f32(float x) noexcept
+    void nn_tanh_array_f32(Py_ssize_t n, const float* z, float* a) noexcept
+
+cdef extern from "csrc/math_f64.h" nogil:
+    double nn_tanh_f64(double x) noexcept
+    double nn_expm1_neg_f64(double y) noexcept
+    double nn_softplus_f64(double z) noexcept
+    double nn_sigmoid_f64(double z) noexcept
+    double nn_exp_neg_f64(double y) noexcept
+    double nn_log1p_unit_f64(double u) noexcept
+    void nn_tanh_array_f64(Py_ssize_t n, const double* z, double* a) noexcept
+    void nn_sigmoid_array_f64(Py_ssize_t n, const double* z, double* a) noexcept
+
+cdef extern from "csrc/gemm.h" nogil:
+    void nn_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                     Py_ssize_t rsa, Py_ssize_t csa, const float* B, Py_ssize_t rsb,
+                     Py_ssize_t csb, float* C, int accumulate, float* pack) noexcept
+    void nn_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                     Py_ssize_t rsa, Py_ssize_t csa, const double* B, Py_ssize_t rsb,
+                     Py_ssize_t csb, double* C, int accumulate, double* pack) noexcept
+    void nn_dots_f32(Py_ssize_t M, Py_ssize_t K, const float* A, Py_ssize_t rsa,
+                     const float* b, float* C, int accumulate) noexcept
+    void nn_dots_f64(Py_ssize_t M, Py_ssize_t K, const double* A, Py_ssize_t rsa,
+                     const double* b, double* C, int accumulate) noexcept
+    Py_ssize_t NN_GEMM_PACK_SIZE(Py_ssize_t N) noexcept
+
+cdef extern from "csrc/sums.h" nogil:
+    void nn_colsums_f32(Py_ssize_t M, Py_ssize_t N, const float* D, float* out,
+                        int accumulate) noexcept
+    void nn_colsums_f64(Py_ssize_t M, Py_ssize_t N, const double* D, double* out,
+                        int accumulate) noexcept
+    void nn_rowsums_f32(Py_ssize_t M, Py_ssize_t N, const float* D, Py_ssize_t ldd,
+                        float* out) noexcept
+    void nn_rowsums_f64(Py_ssize_t M, Py_ssize_t N, const double* D, Py_ssize_t ldd,
+                        double* out) noexcept
+
+cdef extern from "csrc/fm.h" nogil:
+    void nn_fm_product_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
+                           Py_ssize_t rsa, Py_ssize_t csa, const float* bias,
+                           const float* B, float* C) noexcept
+    void nn_fm_product_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A,
+                           Py_ssize_t rsa, Py_ssize_t csa, const double* bias,
+                           const double* B, double* C) noexcept
+
+cdef extern from "csrc/blocking.h" nogil:
+    ctypedef struct nn_blocking_t:
+        Py_ssize_t l2
+        Py_ssize_t l3
+    nn_blocking_t nn_blocking
+    const Py_ssize_t NN_KC
+    const int NN_MR
+    void nn_set_blocking(Py_ssize_t l2, Py_ssize_t l3) noexcept
+    Py_ssize_t nn_block_rows(Py_ssize_t kc, Py_ssize_t size) noexcept
+    Py_ssize_t nn_block_cols(Py_ssize_t kc, Py_ssize_t size, Py_ssize_t panel) noexcept
+
+cdef extern from "csrc/prefetch.h" nogil:
+    void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
 
 
 cdef inline floating fast_exp(floating x) noexcept nogil:
     if floating is float:
-        return nn_expf(x)
+        return nn_exp_f32(x)
     else:
         return exp(x)
 
@@ -132,41 +164,31 @@ cdef inline floating fsqrt(floating x) noexcept nogil:
 
 cdef inline floating fast_tanh(floating x) noexcept nogil:
     if floating is float:
-        return nn_tanhf(x)
+        return nn_tanh_f32(x)
     else:
-        return nn_tanh(x)
+        return nn_tanh_f64(x)
 
-# Codes shared with the Python layer (nncore/layers.py, losses.py, optimizers.py
-# map names to these numbers; keep them in step).
-cpdef enum Activation:
-    IDENTITY = 0
-    SIGMOID = 1
-    TANH = 2
-    RELU = 3
-    LEAKY_RELU = 4
-    ELU = 5
-    GELU = 6
-    SOFTPLUS = 7
+# The activation, loss and optimizer codes and the status codes: one table, in
+# nncore/_codes.pxd, which the Python layer reads back from nncore._codes.
+from nncore._codes cimport *
 
-cpdef enum Loss:
-    MSE = 0
-    BINARY_CROSS_ENTROPY = 1
-    CROSS_ENTROPY = 2
-    GAUSSIAN_NLL = 3
-
-cpdef enum Optimizer:
-    SGD = 0
-    ADAM = 1
-    ADAMW = 2
-    RMSPROP = 3
-
-cpdef enum Status:
-    OK = 0
-    NONFINITE_LOSS = 1
+# An optimizer's update rule and its hyperparameters, as one value: train_batches
+# fills it from the dict that Optimizer._kernel_settings (optimizers.py) gives, and
+# optimizer_range (_optimizers.pxi) applies it. A field its rule does not use is 0.
+ctypedef struct OptimizerConfig:
+    Py_ssize_t kind        # an Optimizer code
+    double lr
+    double weight_decay
+    double momentum        # SGD, RMSprop
+    bint nesterov          # SGD
+    double beta1           # Adam, AdamW
+    double beta2           # Adam, AdamW
+    double eps             # Adam, AdamW, RMSprop
+    double alpha           # RMSprop
 
 # A product C(M x N) = A(M x K) B(K x N) with more multiply-adds than this goes to
-# BLAS; smaller ones run in the kernels' own tiled loop (nncore/_simd.h). The cut-over
-# depends on the instruction set this module was compiled for; it was measured.
+# BLAS; smaller ones run in the kernels' own tiled loop (nncore/csrc/gemm.h). The
+# cut-over depends on the instruction set this module was compiled for; it was measured.
 BLAS_ABOVE = NN_BLAS_ABOVE
 
 cdef enum:
@@ -175,7 +197,7 @@ cdef enum:
     # So is the gathering of a shuffled batch of more values than this.
     _GATHER_PARALLEL_ABOVE = 65536
     # Networks with no layer wider than _LANES_MAX_WIDTH and no more than
-    # _LANES_MAX_INPUT inputs train in the feature-major layout (see lanes_step).
+    # _LANES_MAX_INPUT inputs train in the feature-major layout (see fm_step).
     # Measured against the row-major one (benches of 15 networks, 1 thread): it
     # wins 1.03-1.9x on such networks in float32, 1.0-1.35x in float64 (where
     # only batches of 8 lost, 0.94x); a 32-wide input, whose every row the gather
@@ -185,7 +207,7 @@ cdef enum:
     # Rows ahead of the one being gathered whose prefetch is asked for.
     _GATHER_AHEAD = 8
     # A feature-major layer with at most this many units on one side takes its
-    # weight gradient as dot products (lanes_step).
+    # weight gradient as dot products (fm_step).
     _LANES_DOTS_MAX = 4
     # Samples per chunk when a feature-major output is turned to rows for its loss.
     _LOSS_CHUNK = 64
@@ -210,6 +232,7 @@ include "_passes.pxi"
 include "_feature_major.pxi"
 include "_optimizers.pxi"
 include "_gather.pxi"
+include "_blocking.pxi"
 
 
 # --------------------------------------------------------------------------------
@@ -243,46 +266,46 @@ cdef inline bint _may_use_blas(const Py_ssize_t[::1] sizes, Py_ssize_t rows):
 def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
     """Whether ``train_batches`` runs a network of these layer sizes and this dtype
     (float32 or float64) in the feature-major layout: networks with every layer at
-    most ``LANES_MAX_WIDTH`` units wide and at most ``LANES_MAX_INPUT`` inputs (see
-    lanes_step), in either dtype. (float64 ones stayed row-major while libm's tanh,
+    most ``FM_MAX_WIDTH`` units wide and at most ``FM_MAX_INPUT`` inputs (see
+    fm_step), in either dtype. (float64 ones stayed row-major while libm's tanh,
     a call per value, dominated their steps: the layout measured 0.73-0.75x on
-    2-16-1 then, 1.3x with the vectorized nn_tanh_array.)"""
+    2-16-1 then, 1.3x with the vectorized nn_tanh_array_f64.)"""
     import numpy
     if sizes.shape[0] < 2:
         raise ValueError("feature_major: need at least two sizes")
     if numpy.dtype(dtype) not in (numpy.float32, numpy.float64):
         raise ValueError(f"feature_major: dtype must be float32 or float64, not {dtype}")
-    return lanes_layout(&sizes[0], sizes.shape[0] - 1)
+    return fm_layout(&sizes[0], sizes.shape[0] - 1)
 
 
-LANES_MAX_WIDTH = _LANES_MAX_WIDTH
-LANES_MAX_INPUT = _LANES_MAX_INPUT
+FM_MAX_WIDTH = _LANES_MAX_WIDTH
+FM_MAX_INPUT = _LANES_MAX_INPUT
 
 
 def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     """Length of the flat workspace for batches of up to ``rows`` rows.
 
     rows x sizes[0] (gathered input) + for each layer 2 x rows x fan_out (Z and A) +
-    2 x rows x max fan_out (deltas) + the matrix products' packing buffer; for a
-    network that trains feature-major (lanes_step), rows rounded up to whole vectors.
+    2 x rows x max fan_out (deltas) + the matrix products' packing buffer + a
+    gathered batch's targets, weights and labels (gathered_size); for a network that
+    trains feature-major (fm_step), rows rounded up to whole vectors.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, n
     if rows < 1 or L < 1:
         raise ValueError(f"workspace_size: need rows >= 1 and at least two sizes; got "
                          f"rows={rows}, {sizes.shape[0]} sizes")
-    if lanes_layout(&sizes[0], L):
-        rows = lanes_padded(rows)
+    if fm_layout(&sizes[0], L):
+        rows = fm_padded(rows)
     n = rows * sizes[0]
-    for l in range(L):
-        n += 2 * rows * sizes[l + 1]
+    for l in range(1, L + 1):
+        n += 2 * rows * sizes[l]
     n += 2 * rows * max_width(&sizes[0], L)
-    # Packing buffer of the matrix products, whose N is a fan_in or a fan_out.
-    n += NN_GEMM_PACK_SIZE(max(max_width(&sizes[0], L), sizes[0]))
-    return n
+    n += gemm_scratch_size(&sizes[0], L)
+    return n + gathered_size(rows, sizes[L])
 
 
-cdef void _check_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
-                     Py_ssize_t n_params) except *:
+cdef int _check_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
+                    Py_ssize_t n_params) except -1:
     cdef Py_ssize_t l, L = sizes.shape[0] - 1
     if L < 1 or acts.shape[0] != L:
         raise ValueError("kernel: sizes must have one entry more than acts")
@@ -290,29 +313,38 @@ cdef void _check_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
         if sizes[l] < 1 or sizes[l] > 2147483647:
             raise ValueError("kernel: layer sizes must be in [1, 2**31 - 1] (BLAS sizes)")
     for l in range(L):
-        if acts[l] < IDENTITY or acts[l] > SOFTPLUS:
+        if acts[l] < 0 or acts[l] >= N_ACTIVATIONS:
             raise ValueError(f"kernel: unknown activation code {acts[l]}")
     if n_params != param_count(&sizes[0], L):
         raise ValueError("kernel: parameter array length does not match the layer sizes")
+    return 0
 
 
-cdef void _check_targets(Py_ssize_t loss, Py_ssize_t n, Py_ssize_t K, Py_ssize_t t_rows,
-                         Py_ssize_t t_cols, Py_ssize_t n_labels, Py_ssize_t n_weights,
-                         Py_ssize_t n_classes_ok) except *:
-    if loss < MSE or loss > GAUSSIAN_NLL:
+cdef int _check_targets(Py_ssize_t loss, Py_ssize_t n, Py_ssize_t K,
+                        const floating[:, ::1] T, const Py_ssize_t[::1] labels,
+                        const floating[::1] w, bint all_labels) except -1:
+    """The targets of n rows for an output of width K: exactly one of T (n x k
+    floats) and labels (n classes, cross_entropy only); w None or n weights.
+    ``all_labels``: check that every label is in range (train_batches checks the
+    rows it reads instead)."""
+    if loss < 0 or loss >= N_LOSSES:
         raise ValueError(f"kernel: unknown loss code {loss}")
-    if n_labels:
-        if loss != CROSS_ENTROPY or n_labels != n or not n_classes_ok:
+    if (T is None) == (labels is None):
+        raise ValueError("kernel: give float targets or integer labels (one of them)")
+    if labels is not None:
+        if loss != CROSS_ENTROPY or labels.shape[0] != n:
             raise ValueError("kernel: integer labels do not match the batch")
-        if t_rows:
-            raise ValueError("kernel: give integer labels or float targets, not both")
+        if all_labels and not _labels_in_range(labels, K):
+            raise ValueError("kernel: class label out of range")
     else:
-        if t_rows != n:
+        if T.shape[0] != n:
             raise ValueError("kernel: targets do not match the batch")
-        if t_cols != (K // 2 if loss == GAUSSIAN_NLL else K) or (loss == GAUSSIAN_NLL and K % 2):
+        if T.shape[1] != (K // 2 if loss == GAUSSIAN_NLL else K) or \
+                (loss == GAUSSIAN_NLL and K % 2):
             raise ValueError("kernel: target width does not match the output")
-    if n_weights and n_weights != n:
+    if w is not None and w.shape[0] != n:
         raise ValueError("kernel: sample_weight does not match the batch")
+    return 0
 
 
 cdef bint _labels_in_range(const Py_ssize_t[::1] labels, Py_ssize_t K) noexcept nogil:
@@ -345,7 +377,7 @@ def forward(const floating[::1] params not None, const Py_ssize_t[::1] sizes not
             rows = min(cap, n - start)
             forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
                          &work[0], cap)
-            memcpy(&out[start, 0], layer_A(&work[0], &sizes[0], L, cap, &acts[0], L - 1),
+            memcpy(&out[start, 0], layer_A(&work[0], &sizes[0], L, cap, &acts[0], L),
                    rows * K * sizeof(floating))
             start += rows
 
@@ -382,17 +414,17 @@ def output_transform(Py_ssize_t loss, floating[:, ::1] out not None):
                     out[i, j] = exp(out[i, j])
 
 
-def loss_and_grads(const floating[::1] params not None, floating[::1] grads not None,
+def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
                    const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
                    Py_ssize_t loss, const floating[:, ::1] X not None,
-                   const floating[:, ::1] T not None, const Py_ssize_t[::1] labels not None,
-                   const floating[::1] sample_weight not None, floating[::1] work not None,
-                   Py_ssize_t cap, bint want_grads):
-    """Loss of the whole of X (weighted mean over rows) and, if ``want_grads``, its
-    gradient with respect to ``params`` written to ``grads`` (same layout).
+                   const floating[:, ::1] T, const Py_ssize_t[::1] labels,
+                   const floating[::1] sample_weight, floating[::1] work not None,
+                   Py_ssize_t cap):
+    """Loss of the whole of X (weighted mean over rows) and, unless ``grads`` is
+    None, its gradient with respect to ``params`` written to ``grads`` (same layout).
 
-    Targets: ``T`` (n, k) floats, or ``labels`` (n,) class indices with T empty. An
-    empty ``sample_weight`` means unit weights. Processed in chunks of ``cap`` rows;
+    Targets: ``T`` (n, k) floats or ``labels`` (n,) class indices, the other None.
+    ``sample_weight`` None means unit weights. Processed in chunks of ``cap`` rows;
     chunk gradients are normalised by the total weight so that they add up.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, start, rows
@@ -400,37 +432,32 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads not 
     cdef const floating* Tp
     cdef const Py_ssize_t* lp
     cdef const floating* wp
-    cdef floating* out
-    cdef Py_ssize_t i
+    cdef bint want_grads = grads is not None
     _check_net(sizes, acts, params.shape[0])
     K = sizes[L]
     if X.shape[1] != sizes[0] or n < 1:
         raise ValueError("kernel: X does not match the first layer")
-    _check_targets(loss, n, K, T.shape[0], T.shape[1], labels.shape[0],
-                   sample_weight.shape[0], _labels_in_range(labels, K))
+    _check_targets(loss, n, K, T, labels, sample_weight, True)
     if want_grads and grads.shape[0] != params.shape[0]:
         raise ValueError("kernel: grads does not match params")
     if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
         raise ValueError("kernel: workspace too small")
     _ensure_blas(_may_use_blas(sizes, cap))
     with nogil:
-        if sample_weight.shape[0]:
-            for i in range(n):
-                norm += sample_weight[i]
-        else:
-            norm = n
+        norm = batch_weight(&sample_weight[0] if sample_weight is not None else NULL, n)
         if want_grads:
             memset(&grads[0], 0, grads.shape[0] * sizeof(floating))
         start = 0
         while start < n:
             rows = min(cap, n - start)
-            Tp = &T[start, 0] if T.shape[0] else NULL
-            lp = &labels[start] if labels.shape[0] else NULL
-            wp = &sample_weight[start] if sample_weight.shape[0] else NULL
+            Tp = &T[start, 0] if T is not None else NULL
+            lp = &labels[start] if labels is not None else NULL
+            wp = &sample_weight[start] if sample_weight is not None else NULL
             forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
                          &work[0], cap)
-            out = layer_A(&work[0], &sizes[0], L, cap, &acts[0], L - 1)
-            total += loss_and_delta(loss, rows, K, out, Tp, lp, wp, norm,
+            total += loss_and_delta(loss, rows, K,
+                                    layer_A(&work[0], &sizes[0], L, cap, &acts[0], L),
+                                    Tp, lp, wp, norm,
                                     delta_buffer(&work[0], &sizes[0], L, cap, 0))
             if want_grads:
                 backward_pass(<floating*>&params[0], &grads[0], &sizes[0], &acts[0], L,
@@ -439,29 +466,81 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads not 
     return total
 
 
+cdef OptimizerConfig _optimizer_config(dict settings) except *:
+    """The OptimizerConfig of an optimizer's settings (``Optimizer._kernel_settings``):
+    the fields they name, the others 0 (fields their rule does not read)."""
+    cdef OptimizerConfig cfg
+    cdef dict fields
+    memset(&cfg, 0, sizeof(cfg))
+    fields = cfg                    # the struct as a dict: every field, all 0
+    unknown = set(settings) - set(fields)
+    if unknown:
+        raise ValueError(f"kernel: unknown optimizer settings {sorted(unknown)}")
+    fields.update(settings)
+    cfg = fields
+    if cfg.kind < 0 or cfg.kind >= N_OPTIMIZERS:
+        raise ValueError(f"kernel: unknown optimizer code {cfg.kind}")
+    return cfg
+
+
+cdef int _check_training(floating[::1] params, floating[::1] grads,
+                         const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
+                         Py_ssize_t loss, const floating[:, ::1] X,
+                         const floating[:, ::1] T, const Py_ssize_t[::1] labels,
+                         const floating[::1] w, const Py_ssize_t[::1] order,
+                         floating[::1] work, Py_ssize_t batch_size, Py_ssize_t first_batch,
+                         Py_ssize_t n_batches, const OptimizerConfig* cfg,
+                         floating[::1] state1, floating[::1] state2) except -1:
+    """train_batches's checks of every length and index its nogil code trusts."""
+    cdef Py_ssize_t n = X.shape[0], n_params = params.shape[0], K, i, src
+    cdef bint needs_state1 = cfg.kind != SGD or cfg.momentum != 0
+    _check_net(sizes, acts, n_params)
+    K = sizes[sizes.shape[0] - 1]
+    if X.shape[1] != sizes[0] or n < 1:
+        raise ValueError("kernel: X does not match the first layer")
+    _check_targets(loss, n, K, T, labels, w, False)
+    if grads.shape[0] != n_params:
+        raise ValueError("kernel: grads does not match params")
+    if needs_state1 and (state1 is None or state1.shape[0] != n_params):
+        raise ValueError("kernel: optimizer state 1 does not match params")
+    if cfg.kind != SGD and (state2 is None or state2.shape[0] != n_params):
+        raise ValueError("kernel: optimizer state 2 does not match params")
+    if batch_size < 1 or batch_size > 2147483647 or work.shape[0] < workspace_size(sizes, batch_size):
+        raise ValueError("kernel: workspace too small for the batch size")
+    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * batch_size >= n + batch_size:
+        raise ValueError("kernel: batch range outside the data")
+    if order is not None and order.shape[0] != n:
+        raise ValueError("kernel: order must be a permutation of the rows")
+    # Every row this call reads, and its label, must be in range: checked over this
+    # call's rows only, so the cost is proportional to the work done.
+    for i in range(first_batch * batch_size, min(n, (first_batch + n_batches) * batch_size)):
+        src = order[i] if order is not None else i
+        if src < 0 or src >= n:
+            raise ValueError("kernel: order holds an out-of-range row")
+        if labels is not None and (labels[src] < 0 or labels[src] >= K):
+            raise ValueError("kernel: class label out of range")
+    return 0
+
+
 def train_batches(floating[::1] params not None, floating[::1] grads not None,
-                  floating[::1] state1 not None, floating[::1] state2 not None,
                   const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
                   Py_ssize_t loss, const floating[:, ::1] X not None,
-                  const floating[:, ::1] T not None, const Py_ssize_t[::1] labels not None,
-                  const floating[::1] sample_weight not None,
-                  const Py_ssize_t[::1] order not None,
-                  floating[::1] work not None, floating[:, ::1] T_batch not None,
-                  Py_ssize_t[::1] labels_batch not None, floating[::1] w_batch not None,
-                  Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t n_batches,
-                  Py_ssize_t kind, double lr, double momentum, bint nesterov,
-                  double weight_decay, double beta1, double beta2, double eps,
-                  double alpha, Py_ssize_t step, double loss_sum=0,
-                  double weight_sum=0):
+                  const floating[:, ::1] T, const Py_ssize_t[::1] labels,
+                  const floating[::1] sample_weight, const Py_ssize_t[::1] order,
+                  floating[::1] work not None, Py_ssize_t batch_size,
+                  Py_ssize_t first_batch, Py_ssize_t n_batches, dict optimizer not None,
+                  floating[::1] state1, floating[::1] state2, Py_ssize_t step,
+                  double loss_sum=0, double weight_sum=0):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
-    Batch b holds rows ``order[b*B : (b+1)*B]`` of X (the last one may be shorter);
-    an empty ``order`` means rows in their stored order, read in place. Per batch:
-    gather (and prefetch the next batch) -> forward -> fused loss and output delta ->
-    backward, each layer's optimizer update (step number ``step + 1``, ``step + 2``,
-    ...) following its backward step. ``T_batch``, ``labels_batch`` and
-    ``w_batch`` are gather buffers of ``batch_size`` rows (empty when the matching
-    input is empty).
+    Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one may be shorter);
+    ``order`` None means rows in their stored order, read in place. Targets and
+    weights as in ``loss_and_grads``. Per batch: gather (and prefetch the next
+    batch) -> forward -> fused loss and output delta -> backward, each layer's
+    optimizer update (step number ``step + 1``, ``step + 2``, ...) following its
+    backward step. ``optimizer``: the update rule and hyperparameters
+    (``Optimizer._kernel_settings``); ``state1`` and ``state2`` its state arrays
+    (None where its rule has none).
 
     Returns ``(loss_sum, weight_sum, batches_done, steps_done, status)``: the given
     ``loss_sum`` plus, over finished batches, (batch loss x batch weight), the given
@@ -472,177 +551,63 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     ``Status.NONFINITE_LOSS`` when a batch's loss was NaN or infinite (that batch's
     update is not applied and it is not counted as finished).
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, n0, kt
-    cdef Py_ssize_t B = batch_size, b, start, rows, r, src, done = 0, steps = 0, i
-    cdef Py_ssize_t n_params = params.shape[0]
-    cdef bint gather = order.shape[0] > 0, prefetch, prefetch_next
-    cdef bint has_T = T.shape[0] > 0, has_labels = labels.shape[0] > 0
-    cdef bint has_w = sample_weight.shape[0] > 0
-    cdef double batch_loss, wsum
+    cdef Py_ssize_t L = sizes.shape[0] - 1, b, rows, done = 0, steps = 0
+    cdef bint fm = fm_layout(&sizes[0], L)     # see feature_major
+    # The feature-major layout pads the batch to whole vectors (workspace_size
+    # counts the padding).
+    cdef Py_ssize_t cap = fm_padded(batch_size) if fm else batch_size
+    cdef double batch_loss, weight
     cdef int status = OK
-    cdef OptimizerConfig cfg
+    cdef OptimizerConfig cfg = _optimizer_config(optimizer)
+    cdef BatchSource src
     cdef const floating* Xb
     cdef const floating* Tb
     cdef const Py_ssize_t* lb
     cdef const floating* wb
-    cdef floating* Xg
-    cdef floating* out
-    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows, cap, x_stride, ahead
-    cdef bint lanes
-    cdef const floating* X_p = &X[0, 0]
-    cdef const floating* T_p = NULL
-    cdef const Py_ssize_t* labels_p = NULL
-    cdef const floating* w_p = NULL
-    cdef floating* Tb_p = NULL
-    cdef Py_ssize_t* lb_p = NULL
-    cdef floating* wb_p = NULL
-
-    _check_net(sizes, acts, n_params)
-    K = sizes[L]
-    n0 = sizes[0]
-    if X.shape[1] != n0 or n < 1:
-        raise ValueError("kernel: X does not match the first layer")
-    _check_targets(loss, n, K, T.shape[0], T.shape[1], labels.shape[0],
-                   sample_weight.shape[0], True)
-    kt = T.shape[1]
-    if grads.shape[0] != n_params:
-        raise ValueError("kernel: grads does not match params")
-    if kind < SGD or kind > RMSPROP:
-        raise ValueError(f"kernel: unknown optimizer code {kind}")
-    if (kind != SGD or momentum != 0) and state1.shape[0] != n_params:
-        raise ValueError("kernel: optimizer state 1 does not match params")
-    if kind != SGD and state2.shape[0] != n_params:
-        raise ValueError("kernel: optimizer state 2 does not match params")
-    lanes = lanes_layout(&sizes[0], L)   # see feature_major
-    # The feature-major layout pads the batch to whole vectors (workspace_size
-    # counts the padding).
-    cap = lanes_padded(B) if lanes else B
-    x_stride = cap if lanes else 0
-    if B < 1 or B > 2147483647 or work.shape[0] < workspace_size(sizes, B):
-        raise ValueError("kernel: workspace too small for the batch size")
-    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * B >= n + B:
-        raise ValueError("kernel: batch range outside the data")
-    # Every row this call reads, and its label, must be in range: checked over this
-    # chunk's rows only, so the cost is proportional to the work done.
-    if gather and order.shape[0] != n:
-        raise ValueError("kernel: order must be a permutation of the rows")
-    for i in range(first_batch * B, min(n, (first_batch + n_batches) * B)):
-        src = order[i] if gather else i
-        if src < 0 or src >= n:
-            raise ValueError("kernel: order holds an out-of-range row")
-        if has_labels and (labels[src] < 0 or labels[src] >= K):
-            raise ValueError("kernel: class label out of range")
-    if gather:
-        if (has_T and (T_batch.shape[0] < B or T_batch.shape[1] != kt)) or \
-                (has_labels and labels_batch.shape[0] < B) or \
-                (has_w and w_batch.shape[0] < B):
-            raise ValueError("kernel: gather buffers too small")
-
-    cfg.kind = kind
-    cfg.lr = lr
-    cfg.momentum = momentum
-    cfg.nesterov = nesterov
-    cfg.weight_decay = weight_decay
-    cfg.beta1 = beta1
-    cfg.beta2 = beta2
-    cfg.eps = eps
-    cfg.alpha = alpha
-
-    if has_T:
-        T_p = &T[0, 0]
-        if gather:
-            Tb_p = &T_batch[0, 0]
-    if has_labels:
-        labels_p = &labels[0]
-        if gather:
-            lb_p = &labels_batch[0]
-    if has_w:
-        w_p = &sample_weight[0]
-        if gather:
-            wb_p = &w_batch[0]
-    _ensure_blas(_may_use_blas(sizes, B))
+    cdef floating* s1
+    cdef floating* s2
+    cdef bint prefetch
+    _check_training(params, grads, sizes, acts, loss, X, T, labels, sample_weight, order,
+                    work, batch_size, first_batch, n_batches, &cfg, state1, state2)
+    s1 = &state1[0] if state1 is not None and state1.shape[0] else NULL
+    s2 = &state2[0] if state2 is not None and state2.shape[0] else NULL
+    src.X = &X[0, 0]
+    src.T = &T[0, 0] if T is not None else NULL
+    src.labels = &labels[0] if labels is not None else NULL
+    src.w = &sample_weight[0] if sample_weight is not None else NULL
+    src.order = &order[0] if order is not None else NULL
+    src.n = X.shape[0]
+    src.n0 = sizes[0]
+    src.kt = T.shape[1] if T is not None else 0
+    src.batch_size = batch_size
+    src.x_stride = cap if fm else 0
+    # Prefetching pays when X is beyond the L2 cache (about 1 MiB on the CPUs
+    # measured); below that, the hints cost more than the misses they avoid.
+    prefetch = order is not None and <double>src.n * src.n0 * sizeof(floating) > 1048576
+    src.ahead = _GATHER_AHEAD if prefetch else 0
+    src.prefetch_next = prefetch and batch_size * src.n0 * sizeof(floating) <= 65536
+    src.parts = NN_MAX_THREADS()
+    _ensure_blas(_may_use_blas(sizes, batch_size))
     with nogil:
-        Xg = &work[0]
-        # Prefetching pays when X is beyond the L2 cache (about 1 MiB on the CPUs
-        # measured); below that, the hints cost more than the misses they avoid.
-        prefetch = gather and <double>n * n0 * sizeof(floating) > 1048576
-        ahead = _GATHER_AHEAD if prefetch else 0
-        prefetch_next = prefetch and B * n0 * sizeof(floating) <= 65536
         for b in range(first_batch, first_batch + n_batches):
-            start = b * B
-            rows = min(B, n - start)
-            if rows <= 0:
+            rows = load_batch(&src, b, b + 1 < first_batch + n_batches, &work[0],
+                              &sizes[0], L, cap, &Xb, &Tb, &lb, &wb)
+            if rows == 0:
                 break
-            if gather:
-                # Each row of the batch, and a prefetch of the next batch's (see
-                # gather_rows); for a large batch, shared among the threads: it is
-                # memory-bound work that would otherwise leave the others waiting.
-                next_rows = 0
-                if prefetch_next and b + 1 < first_batch + n_batches:
-                    next_rows = max(0, min(B, n - start - B))
-                if parts > 1 and rows * n0 > _GATHER_PARALLEL_ABOVE:
-                    for c in prange(parts, schedule="static", chunksize=1):
-                        gather_rows(c * rows // parts, (c + 1) * rows // parts,
-                                    c * next_rows // parts, (c + 1) * next_rows // parts,
-                                    &order[start], X_p, n0, T_p, kt, labels_p, w_p, Xg,
-                                    x_stride, Tb_p, lb_p, wb_p, B, ahead)
-                else:
-                    gather_rows(0, rows, 0, next_rows, &order[start], X_p, n0, T_p, kt,
-                                labels_p, w_p, Xg, x_stride, Tb_p, lb_p, wb_p, B, ahead)
-                Xb = Xg
-                Tb = &T_batch[0, 0] if has_T else NULL
-                lb = &labels_batch[0] if has_labels else NULL
-                wb = &w_batch[0] if has_w else NULL
-            else:
-                Xb = &X[start, 0]
-                Tb = &T[start, 0] if has_T else NULL
-                lb = &labels[start] if has_labels else NULL
-                wb = &sample_weight[start] if has_w else NULL
-                if lanes:
-                    # Rows in their stored order, turned feature-major.
-                    for r in range(rows):
-                        for i in range(n0):
-                            Xg[i * x_stride + r] = Xb[r * n0 + i]
-            if lanes:
-                # The padding samples: zeros, so that every value computed from them
-                # is finite (they never reach a gradient; see lanes_step).
-                for i in range(n0):
-                    for r in range(rows, cap):
-                        Xg[i * x_stride + r] = 0
-            if has_w:
-                wsum = 0
-                for r in range(rows):
-                    wsum += wb[r]
-            else:
-                wsum = rows
-            if wsum <= 0:
+            weight = batch_weight(wb, rows)
+            if weight <= 0:
                 # Every row of this batch has weight zero: the weighted mean is
                 # undefined, and the batch carries no information. Skip it.
                 done += 1
                 continue
-            if lanes:
-                batch_loss = lanes_step(&params[0], &grads[0], &sizes[0], &acts[0], L,
-                                        loss, rows, &work[0], cap, Tb, kt, lb, wb,
-                                        wsum, &cfg, step + steps + 1,
-                                        &state1[0] if state1.shape[0] else NULL,
-                                        &state2[0] if state2.shape[0] else NULL)
-                if not isfinite(batch_loss):
-                    status = NONFINITE_LOSS
-                    break
-            else:
-                forward_pass(&params[0], &sizes[0], &acts[0], L, Xb, rows, &work[0], B)
-                out = layer_A(&work[0], &sizes[0], L, B, &acts[0], L - 1)
-                batch_loss = loss_and_delta(loss, rows, K, out, Tb, lb, wb, wsum,
-                                            delta_buffer(&work[0], &sizes[0], L, B, 0))
-                if not isfinite(batch_loss):
-                    status = NONFINITE_LOSS
-                    break
-                backward_pass(&params[0], &grads[0], &sizes[0], &acts[0], L, Xb, rows,
-                              &work[0], B, 0, &cfg, step + steps + 1,
-                              &state1[0] if state1.shape[0] else NULL,
-                              &state2[0] if state2.shape[0] else NULL)
-            loss_sum += batch_loss * wsum
-            weight_sum += wsum
+            batch_loss = train_step(&params[0], &grads[0], &sizes[0], &acts[0], L, loss,
+                                    fm, Xb, rows, Tb, src.kt, lb, wb, weight,
+                                    &work[0], cap, &cfg, step + steps + 1, s1, s2)
+            if not isfinite(batch_loss):
+                status = NONFINITE_LOSS
+                break
+            loss_sum += batch_loss * weight
+            weight_sum += weight
             steps += 1
             done += 1
     return loss_sum, weight_sum, done, steps, status

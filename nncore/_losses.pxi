@@ -4,7 +4,7 @@
 # (Included by nncore/_kernels.pyx, in the order there: the kernels are one compiled
 # module.)
 
-cdef double mse_and_delta(Py_ssize_t B, Py_ssize_t K, const floating* out,
+cdef double mse_and_delta(Py_ssize_t rows, Py_ssize_t K, const floating* out,
                           const floating* T, const floating* w, double norm,
                           floating* delta) noexcept nogil:
     """loss_and_delta for mse. A loop of its own: in the shared one, the calls of the
@@ -16,12 +16,12 @@ cdef double mse_and_delta(Py_ssize_t B, Py_ssize_t K, const floating* out,
     cdef double scale = 2 / (K * norm)
     cdef floating d
     if w == NULL:
-        # Unit weights: one flat pass over all B x K values (the delta loop
+        # Unit weights: one flat pass over all rows x K values (the delta loop
         # vectorizes) and four running sums of the squares.
-        for i in range(B * K):
+        for i in range(rows * K):
             delta[i] = <floating>(scale * (out[i] - T[i]))
         i = 0
-        while i + 4 <= B * K:
+        while i + 4 <= rows * K:
             d = out[i] - T[i]
             total0 += d * d
             d = out[i + 1] - T[i + 1]
@@ -31,12 +31,12 @@ cdef double mse_and_delta(Py_ssize_t B, Py_ssize_t K, const floating* out,
             d = out[i + 3] - T[i + 3]
             total3 += d * d
             i += 4
-        while i < B * K:
+        while i < rows * K:
             d = out[i] - T[i]
             total0 += d * d
             i += 1
         return ((total0 + total1) + (total2 + total3)) / K / norm
-    for i in range(B):
+    for i in range(rows):
         if w != NULL:
             wi = w[i]
             scale = 2 * wi / (K * norm)
@@ -52,15 +52,15 @@ cdef double mse_and_delta(Py_ssize_t B, Py_ssize_t K, const floating* out,
     return (total0 + total1) / norm
 
 
-cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
+cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
                            const floating* out, const floating* T,
                            const Py_ssize_t* labels, const floating* w, double norm,
                            floating* delta) noexcept nogil:
     """Return sum_i w_i l_i / norm and write delta = d(that)/d(out).
 
-    out is B x K (the last layer's output; for gaussian_nll K = 2k: means, then log
-    variances). T is B x k float targets (probability rows for cross_entropy) or NULL
-    when ``labels`` (B integer classes) is given. w is NULL for unit weights. ``norm``
+    out is rows x K (the last layer's output; for gaussian_nll K = 2k: means, then log
+    variances). T is rows x k float targets (probability rows for cross_entropy) or NULL
+    when ``labels`` (rows integer classes) is given. w is NULL for unit weights. ``norm``
     is the sum of the weights of the whole batch, so that chunks add up.
     """
     cdef Py_ssize_t i, j, k
@@ -70,8 +70,8 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
     cdef const floating* tr
     cdef floating* dr
     if loss == MSE:
-        return mse_and_delta(B, K, out, T, w, norm, delta)
-    for i in range(B):
+        return mse_and_delta(rows, K, out, T, w, norm, delta)
+    for i in range(rows):
         o = out + i * K
         dr = delta + i * K
         wi = w[i] if w != NULL else 1.0
@@ -84,10 +84,12 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t B, Py_ssize_t K,
                 t = tr[j]
                 if floating is float:
                     # (libm's: in this loop, which does not vectorize, its two calls
-                    # measured 1.1-1.2x faster than nn_exp_neg and nn_log1p_unit)
+                    # measured 1.1-1.2x faster than nn_exp_neg_f64 and
+                    # nn_log1p_unit_f64)
                     row += (z if z > 0 else 0) - z * t + log1p(exp(-fabs(z)))
                 else:
-                    row += (z if z > 0 else 0) - z * t + nn_log1p_unit(nn_exp_neg(-fabs(z)))
+                    row += ((z if z > 0 else 0) - z * t
+                            + nn_log1p_unit_f64(nn_exp_neg_f64(-fabs(z))))
                 dr[j] = <floating>(scale * (sigmoid(z) - t))
             row /= K
         elif loss == CROSS_ENTROPY:

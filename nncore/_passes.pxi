@@ -4,14 +4,21 @@
 # (Included by nncore/_kernels.pyx, in the order there: the kernels are one compiled
 # module.)
 
+# Layers are numbered as in reference.py: layer l = 1..L maps A_{l-1} to
+# A_l = f_l(Z_l), Z_l = A_{l-1} W_l + b_l, with A_0 = X. sizes[l] is the width of A_l
+# (sizes[0] the inputs), so layer l has fan_in sizes[l - 1] and fan_out sizes[l];
+# its activation code is acts[l - 1] (C arrays count from 0).
+
 cdef inline Py_ssize_t param_count(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    """Length of the flat parameters: W_l (fan_in x fan_out) then b_l, l = 1..L."""
     cdef Py_ssize_t l, n = 0
-    for l in range(L):
-        n += sizes[l] * sizes[l + 1] + sizes[l + 1]
+    for l in range(1, L + 1):
+        n += sizes[l - 1] * sizes[l] + sizes[l]
     return n
 
 
 cdef inline Py_ssize_t max_width(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    """The widest layer output, max over l = 1..L of sizes[l]."""
     cdef Py_ssize_t l, m = 0
     for l in range(1, L + 1):
         if sizes[l] > m:
@@ -21,23 +28,26 @@ cdef inline Py_ssize_t max_width(const Py_ssize_t* sizes, Py_ssize_t L) noexcept
 
 cdef inline floating* layer_Z(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
                               Py_ssize_t cap, Py_ssize_t l) noexcept nogil:
-    """Pre-activation buffer of layer l in a workspace sized for ``cap`` rows."""
+    """Z_l, layer l's pre-activation (cap x sizes[l]), in a workspace sized for ``cap``
+    rows; l = L + 1 gives the end of the layers' buffers."""
     cdef Py_ssize_t i, off = cap * sizes[0]
-    for i in range(l):
-        off += 2 * cap * sizes[i + 1]
+    for i in range(1, l):
+        off += 2 * cap * sizes[i]
     return work + off
 
 
 cdef inline floating* layer_A(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
                               Py_ssize_t cap, const Py_ssize_t* acts,
                               Py_ssize_t l) noexcept nogil:
+    """A_l, layer l's output: Z_l's buffer itself when f_l' can be had from A_l."""
     cdef floating* Z = layer_Z(work, sizes, L, cap, l)
-    return Z if in_place(acts[l]) else Z + cap * sizes[l + 1]
+    return Z if in_place(acts[l - 1]) else Z + cap * sizes[l]
 
 
 cdef inline floating* delta_buffer(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
                                    Py_ssize_t cap, Py_ssize_t which) noexcept nogil:
-    return layer_Z(work, sizes, L, cap, L) + which * cap * max_width(sizes, L)
+    """Delta buffer 0 or 1 (cap x the widest layer), after the layers' buffers."""
+    return layer_Z(work, sizes, L, cap, L + 1) + which * cap * max_width(sizes, L)
 
 
 cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
@@ -54,49 +64,66 @@ cdef inline floating* gemm_scratch(floating* work, const Py_ssize_t* sizes, Py_s
     return delta_buffer(work, sizes, L, cap, 2)
 
 
+cdef inline Py_ssize_t gemm_scratch_size(const Py_ssize_t* sizes,
+                                         Py_ssize_t L) noexcept nogil:
+    """Length of the packing buffer: the products' N is a fan_in or a fan_out."""
+    return NN_GEMM_PACK_SIZE(max(max_width(sizes, L), sizes[0]))
+
+
+cdef inline floating* gathered_targets(floating* work, const Py_ssize_t* sizes,
+                                       Py_ssize_t L, Py_ssize_t cap) noexcept nogil:
+    """After the packing buffer: a gathered batch's targets (up to cap x sizes[L]:
+    no target row is wider than the output), then its weights (cap values)."""
+    return gemm_scratch(work, sizes, L, cap) + gemm_scratch_size(sizes, L)
+
+
+cdef inline Py_ssize_t* gathered_labels(floating* work, const Py_ssize_t* sizes,
+                                        Py_ssize_t L, Py_ssize_t cap) noexcept nogil:
+    """After the gathered weights: a gathered batch's class labels (cap integers),
+    aligned for their type. The workspace is a float array; this part of it is only
+    ever read and written as integers."""
+    cdef size_t p = <size_t>(gathered_targets(work, sizes, L, cap) + cap * sizes[L] + cap)
+    return <Py_ssize_t*>((p + sizeof(Py_ssize_t) - 1) // sizeof(Py_ssize_t)
+                         * sizeof(Py_ssize_t))
+
+
+cdef inline Py_ssize_t gathered_size(Py_ssize_t cap, Py_ssize_t K) noexcept nogil:
+    """Workspace values behind gathered_targets: targets, weights, and the labels
+    with their alignment (8 bytes each, at most 2 values of either float type)."""
+    return cap * K + cap + 2 * (cap + 1)
+
+
 cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                       Py_ssize_t B, floating* work, Py_ssize_t cap) noexcept nogil:
-    """A_l = f_l(A_{l-1} W_l + b_l) for every layer; A_{-1} = X (B x sizes[0])."""
+                       Py_ssize_t rows, floating* work, Py_ssize_t cap) noexcept nogil:
+    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (rows x sizes[0])."""
     cdef Py_ssize_t l, fi, fo
     cdef const floating* A_prev = X
     cdef const floating* W = params
     cdef floating* Z
     cdef floating* A
-    for l in range(L):
-        fi = sizes[l]
-        fo = sizes[l + 1]
+    for l in range(1, L + 1):
+        fi = sizes[l - 1]
+        fo = sizes[l]
         Z = layer_Z(work, sizes, L, cap, l)
         A = layer_A(work, sizes, L, cap, acts, l)
-        matmul(False, False, B, fo, fi, A_prev, W, 0, Z, gemm_scratch(work, sizes, L, cap))
-        bias_activation(acts[l], B, fo, W + fi * fo, Z, A)
+        matmul(False, False, rows, fo, fi, A_prev, W, 0, Z,
+               gemm_scratch(work, sizes, L, cap))
+        bias_activation(acts[l - 1], rows, fo, W + fi * fo, Z, A)
         A_prev = A
         W += fi * fo + fo
 
 
-# The optimizer and its hyperparameters (optimizer_range, in _optimizers.pxi, applies
-# them).
-ctypedef struct OptimizerConfig:
-    Py_ssize_t kind
-    double lr
-    double momentum
-    bint nesterov
-    double weight_decay
-    double beta1
-    double beta2
-    double eps
-    double alpha
-
-
 cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* sizes,
                         const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                        Py_ssize_t B, floating* work, Py_ssize_t cap,
+                        Py_ssize_t rows, floating* work, Py_ssize_t cap,
                         floating beta, const OptimizerConfig* cfg, Py_ssize_t t,
                         floating* state1, floating* state2) noexcept nogil:
-    """Gradients from the output delta (in delta buffer 0, dLoss/dA_{L-1}).
+    """Gradients from the output delta (in delta buffer 0, dLoss/dA_L).
 
-    delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l; db_l = sum_rows delta_l;
-    dLoss/dA_{l-1} = delta_l W_l^T. With beta = 1 the gradients are added to ``grads``.
+    For l = L..1: delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l;
+    db_l = sum_rows delta_l; dLoss/dA_{l-1} = delta_l W_l^T (for l > 1). With beta = 1
+    the gradients are added to ``grads``.
 
     With an optimizer ``cfg`` (else NULL), layer l's parameters take update number t
     as soon as dLoss/dA_{l-1}, the last use of W_l, is done: the same arithmetic as
@@ -113,26 +140,53 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
     cdef const floating* A_prev
     cdef floating* scratch = gemm_scratch(work, sizes, L, cap)
     off = param_count(sizes, L)
-    for l in range(L - 1, -1, -1):
-        fi = sizes[l]
-        fo = sizes[l + 1]
+    for l in range(L, 0, -1):
+        fi = sizes[l - 1]
+        fo = sizes[l]
         off -= fi * fo + fo
-        activation_backward(acts[l], B * fo, layer_Z(work, sizes, L, cap, l),
+        activation_backward(acts[l - 1], rows * fo, layer_Z(work, sizes, L, cap, l),
                             layer_A(work, sizes, L, cap, acts, l), D)
-        A_prev = X if l == 0 else layer_A(work, sizes, L, cap, acts, l - 1)
+        A_prev = X if l == 1 else layer_A(work, sizes, L, cap, acts, l - 1)
         dW = grads + off
         db = dW + fi * fo
-        matmul(True, False, fi, fo, B, A_prev, D, beta, dW, scratch)
+        matmul(True, False, fi, fo, rows, A_prev, D, beta, dW, scratch)
         if floating is float:
-            nn_colsum_f(B, fo, D, db, beta != 0)
+            nn_colsums_f32(rows, fo, D, db, beta != 0)
         else:
-            nn_colsum_d(B, fo, D, db, beta != 0)
-        if l > 0:
+            nn_colsums_f64(rows, fo, D, db, beta != 0)
+        if l > 1:
             which = 1 - which
             D_next = delta_buffer(work, sizes, L, cap, which)
-            matmul(False, True, B, fi, fo, D, params + off, 0, D_next, scratch)
+            matmul(False, True, rows, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
         if cfg != NULL:
             optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
                            state1 + off if state1 != NULL else NULL,
                            state2 + off if state2 != NULL else NULL)
+
+
+cdef double train_step(floating* params, floating* grads, const Py_ssize_t* sizes,
+                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss, bint feature_major,
+                       const floating* X, Py_ssize_t rows, const floating* T,
+                       Py_ssize_t kt, const Py_ssize_t* labels, const floating* w,
+                       double weight, floating* work, Py_ssize_t cap,
+                       const OptimizerConfig* cfg, Py_ssize_t t, floating* state1,
+                       floating* state2) noexcept nogil:
+    """One optimizer step (number t) on one batch of ``rows`` rows (see load_batch):
+    forward, the fused loss and output delta, backward with each layer's update.
+
+    ``weight``: the batch's sum of weights, by which its loss is normalised. Feature-
+    major (``feature_major``), the batch is already in the workspace (X unused). Returns the
+    batch's loss; when that is not finite, no parameter has changed.
+    """
+    cdef double batch_loss
+    if feature_major:
+        return fm_step(params, grads, sizes, acts, L, loss, rows, work, cap, T, kt,
+                          labels, w, weight, cfg, t, state1, state2)
+    forward_pass(params, sizes, acts, L, X, rows, work, cap)
+    batch_loss = loss_and_delta(loss, rows, sizes[L], layer_A(work, sizes, L, cap, acts, L),
+                                T, labels, w, weight, delta_buffer(work, sizes, L, cap, 0))
+    if isfinite(batch_loss):
+        backward_pass(params, grads, sizes, acts, L, X, rows, work, cap, 0, cfg, t, state1,
+                      state2)
+    return batch_loss

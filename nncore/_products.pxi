@@ -58,6 +58,6 @@ cdef inline void own_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floati
     """C (+)= op(A) op(B) in the kernels' own loop: element (i, p) of op(A) at
     A[i*rsa + p*csa], (p, j) of op(B) at B[p*rsb + j*csb]; C is M x N, contiguous."""
     if floating is float:
-        nn_gemm_f(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, pack)
+        nn_gemm_f32(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, pack)
     else:
-        nn_gemm_d(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, pack)
+        nn_gemm_f64(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, pack)

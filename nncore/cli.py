@@ -18,6 +18,7 @@ it; 1 when training fails (the loss diverged, a data set's optional package is
 missing); 130 on Ctrl-C.
 """
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -35,13 +36,17 @@ DATASET_DEFAULTS = {
     "xor": {"hidden": (8,), "activation": "tanh", "epochs": 300, "batch_size": 4},
 }
 
-# Optimizer name -> (class name in nncore, default learning rate for this command).
-OPTIMIZERS = {
-    "adam": ("Adam", 1e-2),
-    "adamw": ("AdamW", 1e-2),
-    "sgd": ("SGD", 1e-1),
-    "rmsprop": ("RMSprop", 1e-2),
-}
+# The command's learning rates where they differ from the optimizer's own default
+# (nncore.optimizers, PyTorch's): its data sets are small and its runs short, which
+# the library defaults (sized for long runs) would leave far from fitted.
+COMMAND_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 1e-1}
+
+
+def _optimizer_lr(name):
+    """The learning rate the command uses for optimizer ``name`` by default."""
+    from .optimizers import OPTIMIZERS
+
+    return COMMAND_LR.get(name, inspect.signature(OPTIMIZERS[name]).parameters["lr"].default)
 
 
 class CommandError(Exception):
@@ -70,6 +75,7 @@ def _hidden_sizes(text):
 def build_parser():
     """The argument parser of the ``nncore`` command."""
     from . import ACTIVATIONS, __version__
+    from .optimizers import OPTIMIZERS
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -82,7 +88,7 @@ def build_parser():
         f"{name}: {','.join(map(str, d['hidden'])) or 'none'} {d['activation']}, "
         f"{d['epochs']} epochs, batch {d['batch_size']}"
         for name, d in DATASET_DEFAULTS.items())
-    lrs = ", ".join(f"{name} {lr:g}" for name, (_, lr) in OPTIMIZERS.items())
+    lrs = ", ".join(f"{name} {_optimizer_lr(name):g}" for name in OPTIMIZERS)
     train = commands.add_parser(
         "train", help="train a network on a built-in data set",
         description="Train a dense network on a built-in data set, printing the loss "
@@ -145,8 +151,7 @@ def _train(args):
     batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
     hidden = defaults["hidden"] if args.hidden is None else args.hidden
     activation = args.activation or defaults["activation"]
-    class_name, default_lr = OPTIMIZERS[args.optimizer]
-    lr = default_lr if args.lr is None else args.lr
+    lr = _optimizer_lr(args.optimizer) if args.lr is None else args.lr
     for flag, value, minimum in (("--epochs", epochs, 0), ("--batch-size", batch_size, 1),
                                  ("--threads", args.threads, 1),
                                  ("--log-every", args.log_every, 1)):
@@ -165,7 +170,7 @@ def _train(args):
               for a, b in zip(sizes[:-2], sizes[1:-1])]
     layers.append(nncore.Dense(sizes[-2], sizes[-1]))
     net = nncore.Network(layers, loss=loss, dtype=args.dtype, seed=args.seed)
-    optimizer = getattr(nncore, class_name)(lr=lr)
+    optimizer = nncore.optimizers.OPTIMIZERS[args.optimizer](lr=lr)
     if args.threads is not None:
         limiter = nncore.set_num_threads(args.threads)
     else:

@@ -4,24 +4,25 @@ from __future__ import annotations
 import math
 
 from . import _validation
+from ._codes import Activation as _Activation
+from ._codes import codes as _codes
 
-# Activation names and the kernel codes they map to (nncore/_kernels.pyx, Activation).
-ACTIVATIONS = {
-    "identity": 0,
-    "sigmoid": 1,
-    "tanh": 2,
-    "relu": 3,
-    "leaky_relu": 4,
-    "elu": 5,
-    "gelu": 6,
-    "softplus": 7,
-}
+# Activation name -> kernel code, read from the one table (nncore/_codes.pxd).
+_CODES = _codes(_Activation)
+
+#: The names of the activations a Dense layer takes.
+ACTIVATIONS = tuple(_CODES)
 
 # Values drawn per block in Dense.init_params.
 _INIT_BLOCK = 1 << 20
 
 # The ReLU family gets He initialisation; the others Glorot.
 _HE_INIT = {"relu", "leaky_relu", "elu", "gelu"}
+
+
+def activation_code(name):
+    """The kernels' code of an activation name (from :data:`ACTIVATIONS`)."""
+    return _CODES[name]
 
 
 def check_activation(name):

@@ -22,14 +22,19 @@ output row ``z_i`` (the last layer's activation):
 import numpy as np
 
 from . import _validation
+from ._codes import Loss as _Loss
+from ._codes import codes as _codes
 
-# Loss names and the kernel codes they map to (nncore/_kernels.pyx, Loss).
-LOSSES = {
-    "mse": 0,
-    "binary_cross_entropy": 1,
-    "cross_entropy": 2,
-    "gaussian_nll": 3,
-}
+# Loss name -> kernel code, read from the one table (nncore/_codes.pxd).
+_CODES = _codes(_Loss)
+
+#: The names of the losses a Network takes.
+LOSSES = tuple(_CODES)
+
+
+def loss_code(name):
+    """The kernels' code of a loss name (from :data:`LOSSES`)."""
+    return _CODES[name]
 
 
 def check_loss(name, n_outputs):
@@ -49,26 +54,24 @@ def check_targets(loss, y, n_samples, n_outputs, dtype):
 
     Returns ``(T, labels)``: ``T`` a C-contiguous float array of ``dtype`` of shape
     (n_samples, target width), or ``labels`` an ``np.intp`` array (n_samples,) of class
-    indices (cross_entropy with 1-D y). The unused one is an empty array of the right
-    type, so the kernels always receive arrays.
+    indices (cross_entropy with 1-D y); the other one None.
     """
-    no_labels = np.empty(0, dtype=np.intp)
     if loss == "cross_entropy":
         arr = _validation.as_array(y, "y")
         if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1 and n_outputs != 1):
             labels = _validation.check_labels(arr, n_samples, n_outputs)
-            return np.empty((0, n_outputs), dtype=dtype), labels
+            return None, labels
         T = _validation.check_float_targets(arr, n_samples, n_outputs, dtype)
         if (T < 0).any():
             bad = np.argwhere(T < 0)[0]
             where = tuple(int(i) for i in bad)
             raise ValueError("y holds probability rows for cross_entropy, which must be "
                              f">= 0; got {T[tuple(bad)]} at index {where}")
-        return T, no_labels
+        return T, None
     width = n_outputs // 2 if loss == "gaussian_nll" else n_outputs
     T = _validation.check_float_targets(y, n_samples, width, dtype)
     if loss == "binary_cross_entropy" and ((T < 0) | (T > 1)).any():
         bad = np.argwhere((T < 0) | (T > 1))[0]
         raise ValueError("y must be in [0, 1] for binary_cross_entropy; got "
                          f"{T[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    return T, no_labels
+    return T, None

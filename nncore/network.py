@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _validation
+from ._codes import Status as _Status
 from ._dispatch import kernels as _kernels
 from ._memory import allocate as _allocate
 from ._memory import format_bytes as _format_bytes
@@ -23,8 +24,8 @@ from ._training import Snapshot as _Snapshot
 from ._training import epoch_order as _epoch_order
 from ._training import next_chunk as _next_chunk
 from .history import History, TrainingDiverged
-from .layers import ACTIVATIONS, Dense
-from .losses import LOSSES, check_loss, check_targets
+from .layers import Dense, activation_code
+from .losses import check_loss, check_targets, loss_code
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
@@ -90,6 +91,7 @@ class Network:
                     f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
         self._loss = check_loss(loss, layers[-1].fan_out)
+        self._loss_code = loss_code(self._loss)
         if seed is not None:
             _validation.check_int(seed, "seed", 0)
         self.layers = layers
@@ -97,7 +99,8 @@ class Network:
         self._rng = np.random.default_rng(seed)
         self._sizes = np.array([layers[0].fan_in] + [l.fan_out for l in layers],
                                dtype=np.intp)
-        self._acts = np.array([ACTIVATIONS[l.activation] for l in layers], dtype=np.intp)
+        self._acts = np.array([activation_code(l.activation) for l in layers],
+                              dtype=np.intp)
         self._flat = _allocate((sum(l.n_params for l in layers),), self._dtype,
                                "the parameters")
         self._grads = _allocate(self._flat.shape, self._dtype, "the gradients")
@@ -282,15 +285,13 @@ class Network:
         ndarray of shape (n_samples, n_outputs), a new array.
         """
         out = self.forward(X)
-        _kernels.output_transform(LOSSES[self._loss], out)
+        _kernels.output_transform(self._loss_code, out)
         return out
 
     def _targets(self, X, y, sample_weight):
         X = self._check_X(X)
         T, labels = check_targets(self._loss, y, X.shape[0], self.n_outputs, self._dtype)
         w = _validation.check_sample_weight(sample_weight, X.shape[0], self._dtype)
-        if w is None:
-            w = np.empty(0, dtype=self._dtype)
         return X, T, labels, w
 
     def loss(self, X: ArrayLike, y: ArrayLike,
@@ -334,10 +335,10 @@ class Network:
         """loss_and_grads on arrays already checked and converted by _targets."""
         with self._busy():
             cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
-            grads = np.empty_like(self._flat) if want_grads else self._grads
+            grads = np.empty_like(self._flat) if want_grads else None
             value = _kernels.loss_and_grads(
-                self._flat, grads, self._sizes, self._acts, LOSSES[self._loss], X, T,
-                labels, w, self._workspace(cap), cap, want_grads)
+                self._flat, grads, self._sizes, self._acts, self._loss_code, X, T,
+                labels, w, self._workspace(cap), cap)
         if not want_grads:
             return float(value)
         out, offset = [], 0
@@ -363,12 +364,12 @@ class Network:
         if self._loss in ("cross_entropy", "binary_cross_entropy"):
             scores = self._forward_checked(X)
             if self._loss == "cross_entropy":
-                truth = labels if labels.size else T.argmax(axis=1)
+                truth = labels if labels is not None else T.argmax(axis=1)
                 hit = scores.argmax(axis=1) == truth
             else:
                 hit = ((scores > 0) == (T > 0.5)).all(axis=1)
             # the weights as checked and converted, as the loss used them
-            w = w.astype(np.float64) if w.size else None
+            w = w.astype(np.float64) if w is not None else None
             result["accuracy"] = float(np.average(hit, weights=w))
         return result
 
@@ -453,36 +454,31 @@ class Network:
             optimizer._bind(self)
             self._optimizer = optimizer
             gather = shuffle and n_batches > 1
-            dt = self._dtype
-            T_batch = np.empty((B if gather and T.shape[0] else 0, T.shape[1]), dt)
-            labels_batch = np.empty(B if gather and labels.size else 0, np.intp)
-            w_batch = np.empty(B if gather and w.size else 0, dt)
-            no_order = np.empty(0, np.intp)
             order_buf = np.empty(n if gather else 0, np.intp)
             saved = _Snapshot(self, optimizer)
             history = History()
             self.history = history
             per_chunk = getattr(self, "_batches_per_chunk", 1)
-            s1, s2, kind, *hyper = optimizer._kernel_args(dt)    # fixed for this call
+            settings, s1, s2 = optimizer._kernel_args()    # fixed for this call
             with _SigintDeferred() as sigint:
                 for epoch in range(epochs):
                     saved.take()
-                    order = _epoch_order(self._rng, n, order_buf) if gather else no_order
+                    order = _epoch_order(self._rng, n, order_buf) if gather else None
                     loss_sum = weight_sum = 0.0
                     batch = 0
                     while batch < n_batches:
                         count = min(per_chunk, n_batches - batch)
                         t0 = time.perf_counter()
                         ls, ws, done, steps, status = _kernels.train_batches(
-                            self._flat, self._grads, s1, s2, self._sizes, self._acts,
-                            LOSSES[self._loss], X, T, labels, w, order, work, T_batch,
-                            labels_batch, w_batch, B, batch, count, kind, *hyper,
-                            optimizer.step, loss_sum, weight_sum)
+                            self._flat, self._grads, self._sizes, self._acts,
+                            self._loss_code, X, T, labels, w, order, work, B, batch,
+                            count, settings, s1, s2, optimizer.step, loss_sum,
+                            weight_sum)
                         elapsed = time.perf_counter() - t0
                         optimizer.step += steps
                         batch += done
                         loss_sum, weight_sum = ls, ws
-                        if status != _kernels.Status.OK:
+                        if status != _Status.OK:
                             saved.restore()
                             raise TrainingDiverged.during(
                                 "the loss became NaN or infinite", epoch, batch,

@@ -29,6 +29,11 @@ import weakref
 import numpy as np
 
 from . import _validation
+from ._codes import Optimizer as _Rule
+from ._codes import codes as _codes
+
+# Update rule name -> kernel code (nncore/_codes.pxd).
+_RULES = _codes(_Rule)
 
 # Serialises Optimizer._bind: two threads handing one new optimizer to two networks
 # at once must not both take it.
@@ -40,11 +45,14 @@ class Optimizer:
 
     Attributes
     ----------
+    name : str
+        The update rule (``"sgd"``, ``"adam"``, ...), as ``optimizer_from_name`` and
+        ``OPTIMIZERS`` know it.
     step : int
         Number of updates applied so far.
     """
 
-    _kind = None          # kernel code (nncore/_kernels.pyx, Optimizer)
+    name = None           # its update rule in the kernels (nncore/_codes.pxd)
     _n_states = 0         # how many state arrays the same size as the parameters
 
     def __init__(self, lr: float, weight_decay: float) -> None:
@@ -94,17 +102,19 @@ class Optimizer:
             self._state = [np.zeros(n, dtype=dtype) for _ in range(self._needs_state())]
         self._owner = weakref.ref(network)
 
-    def _kernel_args(self, dtype):
-        """(state1, state2, kind, lr, momentum, nesterov, weight_decay, beta1, beta2,
-        eps, alpha) as the kernel ``train_batches`` takes them."""
-        empty = np.empty(0, dtype=dtype)
-        s1 = self._state[0] if len(self._state) > 0 else empty
-        s2 = self._state[1] if len(self._state) > 1 else empty
-        return (s1, s2, self._kind, self.lr, getattr(self, "momentum", 0.0),
-                getattr(self, "nesterov", False), self.weight_decay,
-                getattr(self, "betas", (0.9, 0.999))[0],
-                getattr(self, "betas", (0.9, 0.999))[1],
-                getattr(self, "eps", 1e-8), getattr(self, "alpha", 0.99))
+    def _kernel_args(self):
+        """``(settings, state1, state2)`` as the kernel ``train_batches`` takes them:
+        the rule's code and hyperparameters (the fields of ``OptimizerConfig`` in
+        ``_kernels.pyx`` that the rule reads), and its state arrays (None where it
+        has fewer than two)."""
+        settings = {"kind": _RULES[self.name], "lr": self.lr,
+                    "weight_decay": self.weight_decay, **self._rule_settings()}
+        states = list(self._state) + [None, None]
+        return settings, states[0], states[1]
+
+    def _rule_settings(self):
+        """The hyperparameters of the update rule beyond lr and weight_decay."""
+        raise NotImplementedError
 
     def state_arrays(self) -> list[np.ndarray]:
         """The live state arrays (same length as the network's flat parameters)."""
@@ -184,7 +194,7 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    lr : float
+    lr : float, default 1e-3
         Learning rate, >= 0.
     momentum : float, default 0
         Momentum factor in [0, 1).
@@ -194,9 +204,9 @@ class SGD(Optimizer):
         L2 penalty added to the gradient, >= 0.
     """
 
-    _kind = 0
+    name = "sgd"
 
-    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False,
+    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         self.momentum = momentum
         self.nesterov = nesterov
@@ -216,6 +226,9 @@ class SGD(Optimizer):
     def _needs_state(self):
         return 1 if self.momentum != 0 else 0
 
+    def _rule_settings(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
     def _hyper(self):
         return dict(lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
                     weight_decay=self.weight_decay)
@@ -234,7 +247,7 @@ class Adam(Optimizer):
     weight_decay : float, default 0
     """
 
-    _kind = 1
+    name = "adam"
     _n_states = 2
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -248,6 +261,9 @@ class Adam(Optimizer):
         self.betas = _check_betas(self.betas)
         self.eps = _validation.check_float(self.eps, "eps", low=0, low_open=True)
 
+    def _rule_settings(self):
+        return {"beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps}
+
     def _hyper(self):
         return dict(lr=self.lr, betas=self.betas, eps=self.eps,
                     weight_decay=self.weight_decay)
@@ -258,7 +274,7 @@ class AdamW(Adam):
     before the Adam step. Same parameters as :class:`Adam`; weight_decay defaults
     to 1e-2."""
 
-    _kind = 2
+    name = "adamw"
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
@@ -280,7 +296,7 @@ class RMSprop(Optimizer):
     weight_decay : float, default 0
     """
 
-    _kind = 3
+    name = "rmsprop"
     _n_states = 2
 
     def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
@@ -298,21 +314,22 @@ class RMSprop(Optimizer):
         self.momentum = _validation.check_float(self.momentum, "momentum", low=0, high=1,
                                                 high_open=True)
 
+    def _rule_settings(self):
+        return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum}
+
     def _hyper(self):
         return dict(lr=self.lr, alpha=self.alpha, eps=self.eps, momentum=self.momentum,
                     weight_decay=self.weight_decay)
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+#: Name -> class of every optimizer; each class's signature holds its defaults.
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop)}
 
 
 def optimizer_from_name(name):
-    """A new optimizer with its default hyperparameters from its name (``"adam"``).
-
-    ``SGD`` takes ``lr`` as an argument; by name it gets PyTorch's default, 1e-3.
-    """
+    """A new optimizer with its default hyperparameters from its name (``"adam"``)."""
     key = name.lower() if isinstance(name, str) else name
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of "
                          f"{sorted(OPTIMIZERS)} or an optimizer object")
-    return OPTIMIZERS[key](1e-3) if key == "sgd" else OPTIMIZERS[key]()
+    return OPTIMIZERS[key]()

@@ -9,11 +9,12 @@ otherwise written to be read next to the formulas in its docstrings.
 
 Conventions
 -----------
-- ``params`` is the list ``[W0, b0, W1, b1, ...]``; ``W`` has shape
-  ``(fan_in, fan_out)`` and ``b`` has shape ``(fan_out,)``.
-- Layer ``l`` (0-based) computes ``Z_l = A_l @ W_l + b_l`` and
-  ``A_{l+1} = f_l(Z_l)``, where ``A_0 = X`` and ``f_l`` is the activation named by
-  ``activations[l]``. The network output ``out`` is the last ``A``.
+- Layers are numbered ``l = 1..L``, as in the kernels: layer ``l`` maps ``A_{l-1}``
+  to ``A_l = f_l(Z_l)``, ``Z_l = A_{l-1} @ W_l + b_l``, with ``A_0 = X``; the network
+  output ``out`` is ``A_L``. ``W_l`` has shape ``(fan_in, fan_out)`` and ``b_l``
+  shape ``(fan_out,)``.
+- ``params`` is the list ``[W_1, b_1, W_2, b_2, ...]`` (so ``W_l`` is
+  ``params[2l - 2]``) and ``activations`` the list of names of ``f_1, f_2, ...``.
 - A loss is a weighted mean of per-sample losses ``l_i``:
   ``L = sum_i w_i l_i / sum_i w_i`` (``w_i = 1`` without sample weights).
 - Computations run in the dtype NumPy's type promotion gives the inputs: nothing is
@@ -23,10 +24,13 @@ Public functions validate their arguments once and raise ``ValueError`` or
 ``TypeError`` naming the argument; the private helpers (one per formula) trust
 their inputs, and ``fit`` calls them directly on each batch.
 """
+import inspect
 import math
 import numbers
 
 import numpy as np
+
+from . import optimizers as _optimizers
 
 __all__ = [
     "ACTIVATIONS",
@@ -44,19 +48,6 @@ __all__ = [
     "optimizer_step",
     "fit",
 ]
-
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus")
-LOSSES = ("mse", "binary_cross_entropy", "cross_entropy", "gaussian_nll")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-
-#: PyTorch's defaults for every hyperparameter a caller leaves out.
-OPTIMIZER_DEFAULTS = {
-    "sgd": {"lr": 1e-3, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "adam": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-    "adamw": {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2},
-    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0},
-}
-_HYPER_KEYS = ("lr", "momentum", "nesterov", "weight_decay", "betas", "eps", "alpha")
 
 LEAKY_RELU_SLOPE = 0.01
 # Python floats (not NumPy float64 scalars), so that float32 arrays stay float32.
@@ -189,6 +180,9 @@ _ACTIVATION_FUNCS = {
     "softplus": (_softplus, _softplus_derivative),
 }
 
+#: The activations, as ``nncore.ACTIVATIONS`` names them.
+ACTIVATIONS = tuple(_ACTIVATION_FUNCS)
+
 
 def _check_name(kind, name, allowed):
     if not isinstance(name, str) or name not in allowed:
@@ -284,19 +278,19 @@ def _check_network(params, activations, X=None):
             f"need {2 * len(activations)} arrays, got {len(params)}"
         )
     fan_in = None
-    for l, name in enumerate(activations):
-        _check_name(f"activations[{l}]", name, ACTIVATIONS)
-        W, b = params[2 * l], params[2 * l + 1]
+    for l, W, b, name in _layers(params, activations):
+        _check_name(f"activations[{l - 1}]", name, ACTIVATIONS)
         if not isinstance(W, np.ndarray) or W.ndim != 2:
-            raise ValueError(f"params[{2 * l}] (W{l}) must be a 2-D ndarray (fan_in, fan_out)")
+            raise ValueError(f"params[{2 * l - 2}] (W_{l}) must be a 2-D ndarray "
+                             "(fan_in, fan_out)")
         if not isinstance(b, np.ndarray) or b.shape != (W.shape[1],):
             raise ValueError(
-                f"params[{2 * l + 1}] (b{l}) must be a 1-D ndarray of shape ({W.shape[1]},), "
+                f"params[{2 * l - 1}] (b_{l}) must be a 1-D ndarray of shape ({W.shape[1]},), "
                 f"got shape {getattr(b, 'shape', None)}"
             )
         if fan_in is not None and W.shape[0] != fan_in:
             raise ValueError(
-                f"params[{2 * l}] (W{l}) has fan_in {W.shape[0]}, but the previous layer "
+                f"params[{2 * l - 2}] (W_{l}) has fan_in {W.shape[0]}, but the previous layer "
                 f"has fan_out {fan_in}"
             )
         fan_in = W.shape[1]
@@ -310,44 +304,52 @@ def _check_network(params, activations, X=None):
     return X
 
 
+def _layers(params, activations):
+    """``(l, W_l, b_l, name of f_l)`` for the layers l = 1..L."""
+    for l in range(1, len(activations) + 1):
+        yield l, params[2 * l - 2], params[2 * l - 1], activations[l - 1]
+
+
 def _forward(params, activations, X):
-    """Z_l = A_l @ W_l + b_l, A_{l+1} = f_l(Z_l), A_0 = X; return (Zs, As)."""
-    Zs, As = [], [X]
-    for l, name in enumerate(activations):
-        W, b = params[2 * l], params[2 * l + 1]
-        Z = As[l] @ W + b
-        Zs.append(Z)
-        As.append(_ACTIVATION_FUNCS[name][0](Z))
+    """A_0 = X; Z_l = A_{l-1} @ W_l + b_l, A_l = f_l(Z_l) for l = 1..L.
+
+    Returns (Zs, As), both indexed by layer: ``Zs[l] = Z_l`` (``Zs[0]`` is None: the
+    input has no pre-activation) and ``As[l] = A_l``.
+    """
+    Zs, As = [None], [X]
+    for l, W, b, f in _layers(params, activations):
+        Zs.append(As[l - 1] @ W + b)
+        As.append(_ACTIVATION_FUNCS[f][0](Zs[l]))
     return Zs, As
 
 
 def forward(params, activations, X, return_all=False):
     """Forward pass of a dense network.
 
-    Layer ``l`` computes ``Z_l = A_l @ W_l + b_l`` and ``A_{l+1} = f_l(Z_l)``, with
-    ``A_0 = X``; the output is the last ``A``.
+    Layer ``l = 1..L`` computes ``Z_l = A_{l-1} @ W_l + b_l`` and ``A_l = f_l(Z_l)``,
+    with ``A_0 = X``; the output is ``A_L``.
 
     Parameters
     ----------
     params : list of ndarray
-        ``[W0, b0, W1, b1, ...]``; ``W_l`` of shape (fan_in_l, fan_out_l), ``b_l`` of
-        shape (fan_out_l,).
+        ``[W_1, b_1, W_2, b_2, ...]``; ``W_l`` of shape (fan_in_l, fan_out_l), ``b_l``
+        of shape (fan_out_l,).
     activations : list of str
-        One name from :data:`ACTIVATIONS` per layer.
-    X : ndarray of shape (n_samples, fan_in_0)
+        The names of ``f_1, f_2, ...``, from :data:`ACTIVATIONS`: one per layer.
+    X : ndarray of shape (n_samples, fan_in_1)
         Input rows.
     return_all : bool, default False
         Return every layer's pre-activations and activations instead of the output.
 
     Returns
     -------
-    out : ndarray of shape (n_samples, fan_out_last)
+    out : ndarray of shape (n_samples, fan_out_L)
         The network output, if ``return_all`` is False.
     (Zs, As) : tuple of lists of ndarray
-        If ``return_all`` is True: ``Zs[l]`` of shape (n_samples, fan_out_l) is layer
-        ``l``'s pre-activation; ``As`` has one more entry, ``As[0]`` is ``X`` and
-        ``As[l + 1] = f_l(Zs[l])``. For an identity layer ``As[l + 1]`` is ``Zs[l]``
-        itself.
+        If ``return_all`` is True, both indexed by layer (L + 1 entries):
+        ``Zs[l]`` of shape (n_samples, fan_out_l) is ``Z_l`` (``Zs[0]`` is None) and
+        ``As[l] = f_l(Zs[l])`` is ``A_l``, with ``As[0]`` = ``X``. For an identity
+        layer ``As[l]`` is ``Zs[l]`` itself.
     """
     X = _check_network(params, activations, X)
     Zs, As = _forward(params, activations, X)
@@ -433,6 +435,9 @@ _LOSS_FUNCS = {
     "cross_entropy": _cross_entropy,
     "gaussian_nll": _gaussian_nll,
 }
+
+#: The losses, as ``nncore.LOSSES`` names them.
+LOSSES = tuple(_LOSS_FUNCS)
 
 
 def _reduce(per_sample, per_sample_grad, sample_weight):
@@ -592,18 +597,18 @@ def _backprop_activation(name, dA, Z):
 def _loss_and_grads(params, activations, loss_name, X, y, sample_weight):
     """The chain rule, layer by layer, for validated inputs."""
     Zs, As = _forward(params, activations, X)
-    value, dout = _loss_and_gradient(loss_name, As[-1], y, sample_weight)
+    L = len(activations)
+    value, dout = _loss_and_gradient(loss_name, As[L], y, sample_weight)
     grads = [None] * len(params)
-    last = len(activations) - 1
-    # Output layer: delta_L = dLoss/dout * f_L'(Z_L).
-    delta = _backprop_activation(activations[last], dout, Zs[last])
-    for l in range(last, -1, -1):
-        # As[l] is the input of layer l (A_{l-1} in 1-based textbook numbering).
-        grads[2 * l] = As[l].T @ delta        # dW_l = A_{l-1}^T delta_l
-        grads[2 * l + 1] = delta.sum(axis=0)  # db_l = sum over samples of delta_l
-        if l > 0:
+    # delta_L = dLoss/dA_L * f_L'(Z_L)
+    delta = _backprop_activation(activations[L - 1], dout, Zs[L])
+    for l in range(L, 0, -1):
+        grads[2 * l - 2] = As[l - 1].T @ delta    # dW_l = A_{l-1}^T delta_l
+        grads[2 * l - 1] = delta.sum(axis=0)      # db_l = sum over samples of delta_l
+        if l > 1:
             # delta_{l-1} = (delta_l @ W_l^T) * f_{l-1}'(Z_{l-1})
-            delta = _backprop_activation(activations[l - 1], delta @ params[2 * l].T, Zs[l - 1])
+            delta = _backprop_activation(activations[l - 2], delta @ params[2 * l - 2].T,
+                                         Zs[l - 1])
     return value, grads
 
 
@@ -612,7 +617,7 @@ def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
 
     Backpropagation, written out (layers numbered 1..L, ``A_0 = X``)::
 
-        delta_L     = dLoss/dout * f_L'(Z_L)
+        delta_L     = dLoss/dA_L * f_L'(Z_L)
         dW_l        = A_{l-1}^T delta_l
         db_l        = sum_i delta_l[i, :]
         delta_{l-1} = (delta_l @ W_l^T) * f_{l-1}'(Z_{l-1})
@@ -620,12 +625,12 @@ def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
     Parameters
     ----------
     params : list of ndarray
-        ``[W0, b0, W1, b1, ...]`` as in :func:`forward`.
+        ``[W_1, b_1, W_2, b_2, ...]`` as in :func:`forward`.
     activations : list of str
         One name from :data:`ACTIVATIONS` per layer.
     loss_name : str
         One of :data:`LOSSES`.
-    X : ndarray of shape (n_samples, fan_in_0)
+    X : ndarray of shape (n_samples, fan_in_1)
     y : ndarray
         Targets, as in :func:`loss`.
     sample_weight : ndarray of shape (n_samples,), optional
@@ -635,7 +640,7 @@ def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
     loss : float
         The weighted mean loss, as :func:`loss` computes it.
     grads : list of ndarray
-        ``[dW0, db0, dW1, db1, ...]``, each of its parameter's shape.
+        ``[dW_1, db_1, dW_2, db_2, ...]``, each of its parameter's shape.
     """
     _check_name("loss_name", loss_name, LOSSES)
     X = _check_network(params, activations, X)
@@ -711,8 +716,8 @@ def init_optimizer_state(params):
 def _resolve_hyper(name, hyper):
     """Fill in PyTorch's defaults, check the values, and return plain Python numbers.
 
-    Keys outside ``lr, momentum, nesterov, weight_decay, betas, eps, alpha`` are an
-    error (a typo); known keys that do not apply to ``name`` are ignored.
+    Keys that no optimizer has (:data:`OPTIMIZER_DEFAULTS`) are an error (a typo);
+    known keys that do not apply to ``name`` are ignored.
     """
     _check_name("optimizer name", name, OPTIMIZERS)
     hyper = {} if hyper is None else dict(hyper)
@@ -793,17 +798,35 @@ def _rmsprop_update(p, grad, v, buf, lr, alpha, eps, momentum, weight_decay):
         p[...] = p - lr * (g / avg)
 
 
+# Name -> update of parameter array i at step t, from the state of init_optimizer_state.
+_UPDATES = {
+    "sgd": lambda p, g, s, i, t, h: _sgd_update(p, g, s["buf"][i], t, **h),
+    "adam": lambda p, g, s, i, t, h: _adam_update(p, g, s["m"][i], s["v"][i], t,
+                                                  decoupled=False, **h),
+    "adamw": lambda p, g, s, i, t, h: _adam_update(p, g, s["m"][i], s["v"][i], t,
+                                                   decoupled=True, **h),
+    "rmsprop": lambda p, g, s, i, t, h: _rmsprop_update(p, g, s["v"][i], s["buf"][i], **h),
+}
+
+#: The optimizers' names, as ``nncore.optimizers.OPTIMIZERS`` names them.
+OPTIMIZERS = tuple(_UPDATES)
+
+#: The default of every hyperparameter a caller leaves out: those of the nncore
+#: optimizer's signature (PyTorch's).
+OPTIMIZER_DEFAULTS = {
+    name: {key: param.default for key, param in
+           inspect.signature(_optimizers.OPTIMIZERS[name]).parameters.items()}
+    for name in OPTIMIZERS
+}
+_HYPER_KEYS = tuple(dict.fromkeys(key for h in OPTIMIZER_DEFAULTS.values() for key in h))
+
+
 def _optimizer_step(name, h, params, grads, state):
     """One update of every parameter array, for validated inputs and resolved ``h``."""
     state["step"] += 1
     t = state["step"]
     for i, (p, g) in enumerate(zip(params, grads)):
-        if name == "sgd":
-            _sgd_update(p, g, state["buf"][i], t, **h)
-        elif name in ("adam", "adamw"):
-            _adam_update(p, g, state["m"][i], state["v"][i], t, decoupled=(name == "adamw"), **h)
-        else:
-            _rmsprop_update(p, g, state["v"][i], state["buf"][i], **h)
+        _UPDATES[name](p, g, state, i, t, h)
 
 
 def _check_state(state, params):
@@ -896,12 +919,12 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
     Parameters
     ----------
     params : list of ndarray
-        ``[W0, b0, W1, b1, ...]``, updated in place.
+        ``[W_1, b_1, W_2, b_2, ...]``, updated in place.
     activations : list of str
         One name from :data:`ACTIVATIONS` per layer.
     loss_name : str
         One of :data:`LOSSES`.
-    X : ndarray of shape (n_samples, fan_in_0)
+    X : ndarray of shape (n_samples, fan_in_1)
     y : ndarray
         Targets for all rows, as in :func:`loss`.
     epochs : int, default 1

@@ -28,6 +28,23 @@ def test_public_names():
         ["mse", "binary_cross_entropy", "cross_entropy", "gaussian_nll"])
 
 
+def test_names_come_from_one_table():
+    """The activations, losses and optimizers are named in one table (the kernels'
+    codes, nncore/_codes.pxd): the public tuples of names, the reference's formulas
+    and the optimizer classes all name the same ones."""
+    from nncore import reference
+    from nncore._codes import Activation, Loss, Optimizer, codes
+
+    assert nncore.ACTIVATIONS == tuple(codes(Activation))
+    assert nncore.LOSSES == tuple(codes(Loss))
+    assert set(reference.ACTIVATIONS) == set(nncore.ACTIVATIONS)
+    assert set(reference.LOSSES) == set(nncore.LOSSES)
+    assert set(reference.OPTIMIZERS) == set(codes(Optimizer)) == \
+        set(nncore.optimizers.OPTIMIZERS)
+    for name, cls in nncore.optimizers.OPTIMIZERS.items():
+        assert cls.name == name and nncore.optimizers.optimizer_from_name(name).name == name
+
+
 # --------------------------------------------------------------------------- dtypes
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("x_dtype", [np.float32, np.float64, np.int64])

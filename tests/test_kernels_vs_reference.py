@@ -195,19 +195,25 @@ WORKSPACE_CASES = [((3, 6, 5, 3), 9), ((3, 6, 5, 3), 40), ((1, 1), 50), ((2, 40,
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes,n", WORKSPACE_CASES)
-def test_kernels_stay_inside_their_workspace(build, sizes, n, dtype):
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_kernels_stay_inside_their_workspace(build, sizes, n, dtype, loss):
     """No kernel writes past the workspace that ``workspace_size`` says it needs (an
-    overrun corrupts the heap and crashes much later, somewhere else)."""
+    overrun corrupts the heap and crashes much later, somewhere else), the gathered
+    targets, weights and labels of shuffled batches included."""
     acts = ["relu"] * (len(sizes) - 2) + ["identity"]
     layers = [nncore.Dense(a, b, act) for a, b, act in zip(sizes[:-1], sizes[1:], acts)]
-    net = nncore.Network(layers, loss="mse", dtype=dtype, seed=0)
+    net = nncore.Network(layers, loss=loss, dtype=dtype, seed=0)
     buffers = guard_workspaces(net, build)
     rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(n, sizes[0])), rng.normal(size=(n, sizes[-1]))
+    X = rng.normal(size=(n, sizes[0]))
+    y = rng.normal(size=(n, sizes[-1])) if loss == "mse" else \
+        rng.integers(0, sizes[-1], size=n)
+    w = rng.uniform(0.5, 1.5, size=n)
     net.forward(X)
     net.loss_and_grads(X, y)
     for batch_size in (1, 4, 7, n):
-        net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(1e-3))
+        net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(1e-3),
+                sample_weight=w)
         net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=nncore.SGD(1e-3),
                 shuffle=False)
     assert buffers
@@ -270,7 +276,7 @@ def test_bias_gradients_at_vector_edges(build, rows, dtype):
         assert rel_err(got, want) < tol, f"bias of layer {l} after a step"
 
 
-# Networks no wider than LANES_MAX_WIDTH (with at most LANES_MAX_INPUT inputs) train
+# Networks no wider than FM_MAX_WIDTH (with at most FM_MAX_INPUT inputs) train
 # feature-major (one row per unit, the batch along the vector lanes); wider ones
 # row-major.
 # Every activation and loss through both, on every build: (first, second) hidden
@@ -286,8 +292,8 @@ ACTIVATION_PAIRS = [("relu", "tanh"), ("sigmoid", "leaky_relu"), ("elu", "gelu")
 def test_training_in_both_layouts(build, layout, pair, case, dtype):
     rng = np.random.default_rng(seed_of("layouts", layout, *pair, case))
     k = 3
-    n_in = build.LANES_MAX_INPUT + 1 if layout == "row-major-input" else 4
-    hidden = build.LANES_MAX_WIDTH + 7 if layout == "row-major" else 9
+    n_in = build.FM_MAX_INPUT + 1 if layout == "row-major-input" else 4
+    hidden = build.FM_MAX_WIDTH + 7 if layout == "row-major" else 9
     sizes = (n_in, hidden, 5, output_width(case, k))
     assert build.feature_major(np.array(sizes, np.intp), dtype) == (
         layout == "feature-major")

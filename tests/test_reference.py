@@ -310,10 +310,10 @@ def test_forward_return_all():
     acts = ["tanh", "relu", "identity"]
     X = rng.normal(size=(7, 3))
     Zs, As = ref.forward(params, acts, X, return_all=True)
-    assert len(Zs) == 3 and len(As) == 4 and As[0] is X
-    for l, name in enumerate(acts):
-        np.testing.assert_array_equal(Zs[l], As[l] @ params[2 * l] + params[2 * l + 1])
-        np.testing.assert_array_equal(As[l + 1], ref.activation(name, Zs[l]))
+    assert len(Zs) == 4 and len(As) == 4 and As[0] is X and Zs[0] is None
+    for l, name in enumerate(acts, start=1):      # layer l maps A_{l-1} to A_l
+        np.testing.assert_array_equal(Zs[l], As[l - 1] @ params[2 * l - 2] + params[2 * l - 1])
+        np.testing.assert_array_equal(As[l], ref.activation(name, Zs[l]))
     np.testing.assert_array_equal(ref.forward(params, acts, X), As[-1])
     assert As[-1].shape == (7, 2)
 

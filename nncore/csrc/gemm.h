@@ -1,0 +1,23 @@
+/* gemm.h: the kernels' own matrix product, C (M x N) = or += op(A) op(B), in float32
+ * and float64 (nn_gemm_f32, nn_gemm_f64), and the dot products it shares with the
+ * feature-major pass (nn_dots_f32, nn_dots_f64).
+ *
+ * The code is in gemm_body.h, compiled here once per element type. Callers give
+ * nn_gemm_* a scratch buffer of NN_GEMM_PACK_SIZE(N) values for the packed panels of B.
+ */
+#ifndef NNCORE_CSRC_GEMM_H
+#define NNCORE_CSRC_GEMM_H
+
+#include "config.h"
+#include "avx512.h"
+#include "blocking.h"
+#include "vec.h"
+
+/* Values the packing buffer of nn_gemm_* needs for an N-column product: each panel
+ * is laid out at a stride of 2 vectors, so threads can pack them independently. */
+#define NN_GEMM_PACK_SIZE(N) (NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)
+
+#define NN_BODY "gemm_body.h"
+#include "each_type.h"
+
+#endif /* NNCORE_CSRC_GEMM_H */

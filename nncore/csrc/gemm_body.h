@@ -1,0 +1,368 @@
+/* gemm_body.h: the matrix product C (M x N, row-major, leading dimension N) = or +=
+ * op(A) op(B) for one element type, and the dot products it shares with the
+ * feature-major pass.
+ *
+ * A per-type body, no include guard: gemm.h compiles it once per element type
+ * (each_type.h), so a debugger, a profile or a compiler message points at the lines
+ * below. Defines nn_gemm_*, nn_dots_* and the GEMM's parts (nn_gemm_tile1_*,
+ * _tile2_, _pack_, _direct_, _sweep_, _panels_, _narrow_, _parallel_).
+ *
+ * Element (i, p) of op(A) is A[i*rsa + p*csa]; element (p, j) of op(B) is
+ * B[p*rsb + j*csb]: so either operand may be stored transposed. For each block of
+ * NN_KBLOCK(K) values of p, B's block is packed into panels of 2 vectors' width (1
+ * vector for a narrow last panel), zero-padded, contiguous; then each panel is swept
+ * by register tiles of NN_MR rows of C. Rows of A are read in place as scalars and
+ * broadcast. Each element of C is the sum over each k-block in order of p, added to
+ * C block after block: nothing else (thread count, tile shape) changes the order.
+ */
+
+#if defined(__GNUC__)
+
+/* Tile of ``rows`` (<= NN_MR) x ``cols`` (<= 2V) of C from a 2-vector panel. */
+static inline void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
+                                          ptrdiff_t csa, ptrdiff_t rows, const NN_T *bp,
+                                          NN_T *c, ptrdiff_t ldc, ptrdiff_t cols,
+                                          int accumulate)
+{
+    NN_VEC x0[NN_MR], x1[NN_MR];
+    const NN_T *ar[NN_MR];
+    for (int r = 0; r < NN_MR; r++) {
+        x0[r] = (NN_VEC){0};
+        x1[r] = (NN_VEC){0};
+        ar[r] = a + (r < rows ? r : 0) * rsa; /* spare rows repeat row 0 */
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        NN_VEC b0 = *(const NN_VEC *)(bp + p * 2 * NN_V);
+        NN_VEC b1 = *(const NN_VEC *)(bp + p * 2 * NN_V + NN_V);
+        for (int r = 0; r < NN_MR; r++) {
+            NN_T s = ar[r][p * csa];
+            x0[r] += s * b0;
+            x1[r] += s * b1;
+        }
+    }
+    ptrdiff_t c0 = cols < NN_V ? cols : NN_V;
+    for (int r = 0; r < NN_MR; r++) {
+        if (r < rows) {
+            NN_NAME(nn_store)(c + r * ldc, x0[r], c0, accumulate);
+            if (cols > NN_V)
+                NN_NAME(nn_store)(c + r * ldc + NN_V, x1[r], cols - NN_V, accumulate);
+        }
+    }
+}
+
+/* Tile of ``rows`` x ``cols`` (<= V) of C from a 1-vector panel. */
+static inline void NN_NAME(nn_gemm_tile1)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
+                                          ptrdiff_t csa, ptrdiff_t rows, const NN_T *bp,
+                                          NN_T *c, ptrdiff_t ldc, ptrdiff_t cols,
+                                          int accumulate)
+{
+    NN_VEC x0[NN_MR];
+    const NN_T *ar[NN_MR];
+    for (int r = 0; r < NN_MR; r++) {
+        x0[r] = (NN_VEC){0};
+        ar[r] = a + (r < rows ? r : 0) * rsa;
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        NN_VEC b0 = *(const NN_VEC *)(bp + p * NN_V);
+        for (int r = 0; r < NN_MR; r++) x0[r] += ar[r][p * csa] * b0;
+    }
+    for (int r = 0; r < NN_MR; r++)
+        if (r < rows) NN_NAME(nn_store)(c + r * ldc, x0[r], cols, accumulate);
+}
+
+/* Pack panel q of B's rows pc .. pc+kc-1 (width 2V, or V for a narrow last panel,
+   zero-padded) into slot ``slot`` of the packing buffer. */
+static inline const NN_T *NN_NAME(nn_gemm_pack)(ptrdiff_t q, ptrdiff_t slot, ptrdiff_t pc,
+                                                ptrdiff_t kc, ptrdiff_t N, const NN_T *B,
+                                                ptrdiff_t rsb, ptrdiff_t csb, NN_T *bp0)
+{
+    const ptrdiff_t V = NN_V;
+    ptrdiff_t j = q * 2 * V;
+    ptrdiff_t w = N - j <= V ? V : 2 * V;
+    ptrdiff_t valid = N - j < w ? N - j : w;
+    NN_T *bp = bp0 + slot * 2 * V * NN_KC;
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const NN_T *src = B + (pc + p) * rsb + j * csb;
+        NN_T *dst = bp + p * w;
+        /* A loop, not memcpy: rows are short and a library call per row costs
+           more than the copy. */
+        if (csb == 1 && NN_AVX512_HELPERS && valid < w) {
+            /* A narrow panel's rows: one masked load (zeros past ``valid``) and
+               whole-vector stores, in place of a value at a time. */
+            for (ptrdiff_t u = 0; u < w; u += V) {
+                ptrdiff_t left = valid - u;
+                if (left >= V) *(NN_VEC *)(dst + u) = *(const NN_VECU *)(src + u);
+                else NN_NAME(nn_load_masked)(src + u, left > 0 ? left : 0, dst + u);
+            }
+            continue;
+        } else if (csb == 1) {
+            for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u];
+        } else if (csb <= rsb) {
+            for (ptrdiff_t u = 0; u < valid; u++) dst[u] = src[u * csb];
+        }
+        for (ptrdiff_t u = valid; u < w; u++) dst[u] = 0;
+    }
+    if (csb != 1 && csb > rsb) {
+        /* B stored transposed (a weight matrix read as W^T): walk each stored row
+           along its contiguous run of p, rather than reading ``valid`` scattered
+           cache lines for every p. */
+        ptrdiff_t u0 = 0;
+        if (NN_AVX512_HELPERS && sizeof(NN_T) == 4 && rsb == 1) {
+            /* Whole 16 x 16 blocks in registers (float, AVX-512). */
+            for (; u0 + 16 <= valid; u0 += 16) {
+                const NN_T *src = B + pc + (j + u0) * csb;
+                ptrdiff_t p = 0;
+                for (; p + 16 <= kc; p += 16)
+                    nn_transpose16_f32((const float *)(src + p), csb,
+                                       (float *)(bp + p * w + u0), w);
+                for (; p < kc; p++)
+                    for (ptrdiff_t u = 0; u < 16; u++)
+                        bp[p * w + u0 + u] = src[p + u * csb];
+            }
+        }
+        for (ptrdiff_t u = u0; u < valid; u++) {
+            const NN_T *src = B + pc * rsb + (j + u) * csb;
+            for (ptrdiff_t p = 0; p < kc; p++) bp[p * w + u] = src[p * rsb];
+        }
+    }
+    return bp;
+}
+
+/* C[i] (+)= sum_p A[i*rsa + p] b[p] for a one-column C whose A rows and b are both
+   contiguous along p: dot products along the vector lanes, no packing at all. */
+static inline void NN_NAME(nn_dots)(ptrdiff_t M, ptrdiff_t K, const NN_T *A, ptrdiff_t rsa,
+                                    const NN_T *b, NN_T *C, int accumulate)
+{
+    const ptrdiff_t V = NN_V;
+    ptrdiff_t i0 = 0;
+    if (NN_AVX512_HELPERS && sizeof(NN_T) == 4)
+        for (; i0 + 16 <= M; i0 += 16)
+            nn_dots16_f32(K, (const float *)(A + i0 * rsa), rsa, (const float *)b,
+                          (float *)(C + i0), accumulate);
+    for (ptrdiff_t i = i0; i < M; i++) {
+        const NN_T *a = A + i * rsa;
+        NN_VEC x = {0};
+        ptrdiff_t p = 0;
+        for (; p + V <= K; p += V)
+            x += *(const NN_VECU *)(a + p) * *(const NN_VECU *)(b + p);
+        NN_T s = NN_NAME(nn_hsum)(x);
+        for (; p < K; p++) s += a[p] * b[p];
+        C[i] = accumulate ? C[i] + s : s;
+    }
+}
+
+/* C (+)= op(A) op(B) for a product of a few hundred multiply-adds whose C is at most
+   one vector wide and whose B rows are contiguous: row by row, each B row loaded
+   where it lies. Packing, and tiles of NN_MR rows when M is 2, cost more than such
+   a product itself (a tiny network's every product is one). */
+static inline void NN_NAME(nn_gemm_direct)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                                           const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
+                                           const NN_T *B, ptrdiff_t rsb, NN_T *C,
+                                           int accumulate)
+{
+    for (ptrdiff_t i = 0; i < M; i++) {
+        NN_VEC x = {0};
+        for (ptrdiff_t p = 0; p < K; p++) {
+            NN_VEC b;
+            if (N == NN_V) b = *(const NN_VECU *)(B + p * rsb);
+            else NN_NAME(nn_load_masked)(B + p * rsb, N, (NN_T *)&b);
+            x += A[i * rsa + p * csa] * b;
+        }
+        NN_NAME(nn_store)(C + i * N, x, N, accumulate);
+    }
+}
+
+/* Whether nn_gemm_direct_* takes a product: C ``width`` values wide, A of
+   ``a_values`` values, B's rows contiguous. */
+static inline int NN_NAME(nn_gemm_direct_fits)(ptrdiff_t width, ptrdiff_t a_values,
+                                               int b_rows_contiguous)
+{
+    return NN_AVX512_HELPERS && width <= NN_V && b_rows_contiguous
+           && a_values <= NN_DIRECT_MAX;
+}
+
+/* Row tiles t0 .. t1-1 of C's columns under packed panel q. */
+static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,
+                                          ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t M,
+                                          ptrdiff_t N, const NN_T *A, ptrdiff_t rsa,
+                                          ptrdiff_t csa, const NN_T *bp, NN_T *C, int acc)
+{
+    const ptrdiff_t V = NN_V;
+    ptrdiff_t j = q * 2 * V;
+    ptrdiff_t w = N - j <= V ? V : 2 * V;
+    ptrdiff_t cols = N - j < w ? N - j : w;
+    for (ptrdiff_t t = t0; t < t1; t++) {
+        ptrdiff_t i = t * NN_MR;
+        ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;
+        const NN_T *a = A + i * rsa + pc * csa;
+        if (w == V)
+            NN_NAME(nn_gemm_tile1)(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);
+        else
+            NN_NAME(nn_gemm_tile2)(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);
+    }
+}
+
+/* Panels q0 .. q1-1 of C, all rows, in blocks of columns and rows (blocking.h): for
+   each block, pack each panel, then sweep the block's rows under it. Each panel is
+   packed in its own slot when threads share the buffer (``slot_per_panel``), else
+   all in slot 0, which is then all the buffer a sequential product touches. */
+static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,
+                                           ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                                           const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
+                                           const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                                           NN_T *C, int accumulate, NN_T *bp0,
+                                           int slot_per_panel)
+{
+    const ptrdiff_t kb = NN_KBLOCK(K);
+    if (q1 <= q0 || n_tiles < 1) return;
+    /* Panels per column block and row tiles per row block, each split evenly. */
+    const ptrdiff_t qb = nn_even_block(q1 - q0,
+                                       nn_block_cols(kb, sizeof(NN_T), 2 * NN_V) / (2 * NN_V));
+    const ptrdiff_t tb = nn_even_block(n_tiles, nn_block_rows(kb, sizeof(NN_T)) / NN_MR);
+    for (ptrdiff_t qa = q0; qa < q1; qa += qb) {
+        ptrdiff_t qz = q1 - qa < qb ? q1 : qa + qb;
+        for (ptrdiff_t pc = 0; pc < K; pc += kb) {
+            ptrdiff_t kc = K - pc < kb ? K - pc : kb;
+            for (ptrdiff_t ta = 0; ta < n_tiles; ta += tb) {
+                ptrdiff_t tz = n_tiles - ta < tb ? n_tiles : ta + tb;
+                for (ptrdiff_t q = qa; q < qz; q++) {
+                    const NN_T *bp = NN_NAME(nn_gemm_pack)(q, slot_per_panel ? q : 0, pc,
+                                                           kc, N, B, rsb, csb, bp0);
+                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, bp, C,
+                                           accumulate || pc > 0);
+                }
+            }
+        }
+    }
+}
+
+/* The products that take no packing or no threads, whatever their size: a one-column
+   C (dot products, or the one-row C^T = op(B)^T op(A)^T) and a C at most one vector
+   wide with a small A. Returns whether it took the product. */
+static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                                          const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
+                                          const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                                          NN_T *C, int accumulate, NN_T *bp0, int threaded)
+{
+    const ptrdiff_t V = NN_V;
+    /* Products too small to thread or pack (all of a tiny network's). */
+    if (N > 1 && NN_NAME(nn_gemm_direct_fits)(N, M * K, csb == 1)) {
+        NN_NAME(nn_gemm_direct)(M, N, K, A, rsa, csa, B, rsb, C, accumulate);
+        return 1;
+    }
+    if (N == 1 && csa == 1 && rsb == 1 && !threaded) {
+        NN_NAME(nn_dots)(M, K, A, rsa, B, C, accumulate);
+        return 1;
+    }
+    if (N == 1 && M > 1 && !threaded) {
+        /* A one-column C (M x 1) is, in the same memory, the one-row C^T = op(B)^T
+           op(A)^T: solved that way, the M values lie along the vector lanes instead
+           of filling one lane of each vector. (Sequential only: the panels of the
+           swapped product all use slot 0, and the buffer is sized for N, not M.) */
+        if (NN_NAME(nn_gemm_direct_fits)(M, M * K, rsa == 1))
+            NN_NAME(nn_gemm_direct)(1, M, K, B, 0, rsb, A, csa, C, accumulate);
+        else
+            NN_NAME(nn_gemm_panels)(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb,
+                                    A, csa, rsa, C, accumulate, bp0, 0);
+        return 1;
+    }
+    return 0;
+}
+
+/* The product on OpenMP's threads. Every element of C is summed in the same order
+   whatever the thread count, so the results are the same. */
+static void NN_NAME(nn_gemm_parallel)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                                      const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
+                                      const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                                      NN_T *C, int accumulate, NN_T *bp0)
+{
+    const ptrdiff_t V = NN_V;
+    const ptrdiff_t n_panels = (N + 2 * V - 1) / (2 * V);
+    const ptrdiff_t n_tiles = (M + NN_MR - 1) / NN_MR;
+    if (n_panels >= NN_MAX_THREADS()) {
+        /* The threads split the panels: each packs and sweeps its own, with no
+           barrier until the end. */
+        NN_PRAGMA(omp parallel)
+        {
+            ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();
+            NN_NAME(nn_gemm_panels)(id * n_panels / nt, (id + 1) * n_panels / nt, n_tiles,
+                                    M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate,
+                                    bp0, 1);
+        }
+        return;
+    }
+    /* Fewer panels than threads (a narrow C): the panels are packed once, then the
+       threads split the row tiles. */
+    const ptrdiff_t kb = NN_KBLOCK(K);
+    NN_PRAGMA(omp parallel)
+    for (ptrdiff_t pc = 0; pc < K; pc += kb) {
+        ptrdiff_t kc = K - pc < kb ? K - pc : kb;
+        NN_PRAGMA(omp single)
+        for (ptrdiff_t q = 0; q < n_panels; q++)
+            NN_NAME(nn_gemm_pack)(q, q, pc, kc, N, B, rsb, csb, bp0);
+        ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();
+        for (ptrdiff_t q = 0; q < n_panels; q++)
+            NN_NAME(nn_gemm_sweep)(q, id * n_tiles / nt, (id + 1) * n_tiles / nt, pc, kc,
+                                   M, N, A, rsa, csa, bp0 + q * 2 * V * NN_KC, C,
+                                   accumulate || pc > 0);
+        NN_PRAGMA(omp barrier)
+    }
+}
+
+/* C (+)= op(A) op(B); ``pack`` holds NN_GEMM_PACK_SIZE(N) values. */
+static void NN_NAME(nn_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const NN_T *A,
+                             ptrdiff_t rsa, ptrdiff_t csa, const NN_T *B, ptrdiff_t rsb,
+                             ptrdiff_t csb, NN_T *C, int accumulate, NN_T *pack)
+{
+    const ptrdiff_t V = NN_V;
+    const ptrdiff_t n_panels = (N + 2 * V - 1) / (2 * V);
+    const ptrdiff_t n_tiles = (M + NN_MR - 1) / NN_MR;
+    /* The packing buffer must be vector-aligned for the aligned panel loads. */
+    NN_T *bp0 = (NN_T *)(((uintptr_t)pack + NN_VBYTES - 1) & ~(uintptr_t)(NN_VBYTES - 1));
+    int threaded = M * N * K > NN_PARALLEL_ABOVE && NN_MAX_THREADS() > 1;
+    if (K == 0) {
+        if (!accumulate)
+            for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(NN_T));
+        return;
+    }
+    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0,
+                                threaded))
+        return;
+    /* Threads when built with OpenMP and the product is large enough to pay for
+       waking them; otherwise no OpenMP region at all: entering one costs
+       microseconds. */
+    if (threaded)
+        NN_NAME(nn_gemm_parallel)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0);
+    else
+        NN_NAME(nn_gemm_panels)(0, n_panels, n_tiles, M, N, K, A, rsa, csa, B, rsb, csb,
+                                C, accumulate, bp0, 0);
+}
+
+#else /* not GCC/Clang: plain loops */
+
+static void NN_NAME(nn_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const NN_T *A,
+                             ptrdiff_t rsa, ptrdiff_t csa, const NN_T *B, ptrdiff_t rsb,
+                             ptrdiff_t csb, NN_T *C, int accumulate, NN_T *pack)
+{
+    (void)pack;
+    for (ptrdiff_t i = 0; i < M; i++) {
+        NN_T *c = C + i * N;
+        if (!accumulate) for (ptrdiff_t j = 0; j < N; j++) c[j] = 0;
+        for (ptrdiff_t p = 0; p < K; p++) {
+            NN_T a = A[i * rsa + p * csa];
+            for (ptrdiff_t j = 0; j < N; j++) c[j] += a * B[p * rsb + j * csb];
+        }
+    }
+}
+
+static void NN_NAME(nn_dots)(ptrdiff_t M, ptrdiff_t K, const NN_T *A, ptrdiff_t rsa,
+                             const NN_T *b, NN_T *C, int accumulate)
+{
+    for (ptrdiff_t i = 0; i < M; i++) {
+        NN_T s = 0;
+        for (ptrdiff_t p = 0; p < K; p++) s += A[i * rsa + p] * b[p];
+        C[i] = accumulate ? C[i] + s : s;
+    }
+}
+
+#endif
