@@ -2,7 +2,7 @@
 _kernels_avx512 builds have the same interface). Arrays of floats are float32 or
 float64 throughout a call; index arrays are np.intp. The activation, loss,
 optimizer and status codes are in nncore._codes."""
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,16 +20,16 @@ def workspace_size(sizes: Indices, rows: int) -> int: ...
 def forward(params: Floats, sizes: Indices, acts: Indices, X: Floats, out: Floats,
             work: Floats, cap: int) -> None: ...
 def output_transform(loss: int, out: Floats) -> None: ...
-def loss_and_grads(params: Floats, grads: Optional[Floats], sizes: Indices,
-                   acts: Indices, loss: int, X: Floats, T: Optional[Floats],
-                   labels: Optional[Indices], sample_weight: Optional[Floats],
+def loss_and_grads(params: Floats, grads: Floats | None, sizes: Indices,
+                   acts: Indices, loss: int, X: Floats, T: Floats | None,
+                   labels: Indices | None, sample_weight: Floats | None,
                    work: Floats, cap: int) -> float: ...
 def train_batches(params: Floats, grads: Floats, sizes: Indices, acts: Indices,
-                  loss: int, X: Floats, T: Optional[Floats], labels: Optional[Indices],
-                  sample_weight: Optional[Floats], order: Optional[Indices],
+                  loss: int, X: Floats, T: Floats | None, labels: Indices | None,
+                  sample_weight: Floats | None, order: Indices | None,
                   work: Floats, batch_size: int, first_batch: int, n_batches: int,
-                  optimizer: dict[str, Any], state1: Optional[Floats],
-                  state2: Optional[Floats], step: int, loss_sum: float = 0.0,
+                  optimizer: dict[str, Any], state1: Floats | None,
+                  state2: Floats | None, step: int, loss_sum: float = 0.0,
                   weight_sum: float = 0.0) -> tuple[float, float, int, int, int]: ...
 def matmul_into(A: Floats, B: Floats, C: Floats, trans_a: bool, trans_b: bool,
                 accumulate: bool, path: int = 0) -> None: ...

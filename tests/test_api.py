@@ -35,8 +35,8 @@ def test_names_come_from_one_table():
     from nncore import reference
     from nncore._codes import Activation, Loss, Optimizer, codes
 
-    assert nncore.ACTIVATIONS == tuple(codes(Activation))
-    assert nncore.LOSSES == tuple(codes(Loss))
+    assert tuple(codes(Activation)) == nncore.ACTIVATIONS
+    assert tuple(codes(Loss)) == nncore.LOSSES
     assert set(reference.ACTIVATIONS) == set(nncore.ACTIVATIONS)
     assert set(reference.LOSSES) == set(nncore.LOSSES)
     assert set(reference.OPTIMIZERS) == set(codes(Optimizer)) == \

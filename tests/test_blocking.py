@@ -6,6 +6,7 @@ choices (one register tile and one panel per block, a few of them, none at all):
 products across every block edge stay within rounding of NumPy's and are the same,
 bit for bit, as under the blocking the module chose at import.
 """
+import contextlib
 import importlib
 
 import numpy as np
@@ -16,10 +17,8 @@ from nncore import _cpu, _dispatch
 
 BUILDS = []
 for _name in _dispatch.supported():
-    try:
+    with contextlib.suppress(ImportError):
         BUILDS.append(importlib.import_module("nncore." + _dispatch._MODULES[_name]))
-    except ImportError:
-        pass
 BUILD_IDS = [m.__name__.rsplit(".", 1)[-1] for m in BUILDS]
 SIZES = {"float32": 4, "float64": 8}
 

@@ -14,6 +14,7 @@ import nncore
 from nncore import reference
 from nncore._dispatch import kernels
 from nncore.losses import loss_code
+
 from _helpers import assert_same_state, state_of
 
 ACTIVATIONS = sorted(nncore.ACTIVATIONS)
