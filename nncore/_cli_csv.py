@@ -127,7 +127,7 @@ def train_command(args):
     X = _standardize(table.X, scaler, settings["dtype"])
     y, target_scaler = _targets(task, rows_train)
     net = _network(X.shape[1], task, settings, args.seed)
-    optimizer = getattr(nncore, _optimizer_class(args.optimizer))(lr=settings["lr"])
+    optimizer = nncore.optimizers.OPTIMIZERS[args.optimizer](lr=settings["lr"])
     print(f"nncore {nncore.__version__}: {table.path} ({len(rows_train)} train / "
           f"{len(rows_val)} validation rows, {X.shape[1]} features, "
           f"{_describe(task)})")
@@ -190,11 +190,6 @@ def _train_settings(args):
     pick.update(validation_split=split, loss=args.loss or "auto",
                 dtype=args.dtype, out=str(out))
     return pick
-
-
-def _optimizer_class(name):
-    from .cli import OPTIMIZERS
-    return OPTIMIZERS[name][0]
 
 
 def _task(table, loss):

@@ -31,7 +31,7 @@ class _NNBase(BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS) | set(_ACTIVATION_ALIASES))],
-        "solver": [StrOptions(set(_sklearn_fit.SOLVER_CLASSES))],
+        "solver": [StrOptions(set(_sklearn_fit.SOLVERS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],

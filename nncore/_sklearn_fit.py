@@ -28,16 +28,15 @@ count), and nncore's weight decay applies to the biases too. For ``solver="adamw
 same coefficient is applied decoupled from the gradient, as AdamW defines it.
 """
 import math
-from importlib import import_module
 
 import numpy as np
 
 from . import optimizers as _optimizers
 from .callbacks import Callback
 
-# The solver names the estimators take, and the nncore optimizer class of each.
-SOLVER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-                  "rprop": "Rprop", "lbfgs": "LBFGS"}
+# The solver names the estimators take: nncore's optimizer names (nncore.optimizers.
+# OPTIMIZERS), each listed here so that one this nncore lacks is a clear error in fit.
+SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "rprop", "lbfgs")
 
 # Solvers that take the whole training set as one batch.
 FULL_BATCH_SOLVERS = {"lbfgs"}
@@ -76,11 +75,10 @@ def make_optimizer(est, decay, previous):
     its state, when it is of the same class and can take the new hyperparameters: so
     ``partial_fit`` and ``warm_start`` continue Adam's moments instead of restarting.
     """
-    cls = getattr(import_module(__package__), SOLVER_CLASSES[est.solver], None)
+    cls = _optimizers.OPTIMIZERS.get(est.solver)
     if cls is None:
-        raise ValueError(f"solver={est.solver!r} needs nncore."
-                         f"{SOLVER_CLASSES[est.solver]}, which this version of nncore "
-                         "does not have")
+        raise ValueError(f"solver={est.solver!r}: this version of nncore has no such "
+                         f"optimizer; it has {sorted(_optimizers.OPTIMIZERS)}")
     hyper = _hyperparameters(est, decay)
     if type(previous) is cls:
         kept = _updated(previous, hyper)
