@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "fit-loop": "fit_loop",
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
+    "sklearn": "sklearn_compare",
 }
 
 EPILOG = """\
@@ -50,6 +51,7 @@ Examples:
   python -m benches fit-loop --against ../main    # the same, and tiny's rate, A/B
   python -m benches ceiling                       # the best 1-thread matmul here
   python -m benches tune-gemm                     # nncore's products, own loop vs BLAS
+  python -m benches sklearn                       # NNClassifier vs MLPClassifier, etc.
   python -m benches SUBCOMMAND --help             # what it measures, and its options
   pytest benches                                  # the pytest-benchmark suites
 """

@@ -1,5 +1,5 @@
-"""The ``nncore`` command: train a network on a built-in data set, or describe a saved
-one.
+"""The ``nncore`` command: train a network on a built-in data set or a CSV file,
+predict with a model trained on a CSV file, or describe a saved one.
 
 ::
 
@@ -7,12 +7,17 @@ one.
     python -m nncore train --dataset digits --epochs 20 --optimizer sgd --lr 0.05
     python -m nncore train --out model.npz      # ... and save the trained network
     python -m nncore info model.npz             # describe a saved network
+    python -m nncore train data.csv --target species --out model.npz
+    python -m nncore predict model.npz new.csv --out predictions.csv
 
-``train`` prints the training loss after every epoch (and the test accuracy, where the
-data set has a held-out part), then the final train and test accuracy and the time
-spent in ``fit``. Exit status: 0 on success; 2 for a bad argument, whether argparse or
-nncore itself (a ``ValueError``/``TypeError``) rejects it; 1 when training fails (the
-loss diverged, a data set's optional package is missing); 130 on Ctrl-C.
+The CSV mode of ``train`` and the ``predict`` command live in nncore/_cli_csv.py.
+
+On a built-in data set, ``train`` prints the training loss after every epoch (and the
+test accuracy, where the data set has a held-out part), then the final train and test
+accuracy and the time spent in ``fit``. Exit status: 0 on success; 2 for a bad
+argument, whether argparse or nncore itself (a ``ValueError``/``TypeError``) rejects
+it; 1 when training fails (the loss diverged, a data set's optional package is
+missing); 130 on Ctrl-C.
 """
 import argparse
 import inspect
@@ -21,6 +26,7 @@ import sys
 
 import numpy as np
 
+from . import _cli_csv
 from .callbacks import Callback
 
 PROG = "nncore"
@@ -126,6 +132,8 @@ def build_parser():
                        help="print every K-th epoch, and the last (default: 1)")
     train.set_defaults(run=_train)
     _add_model_commands(commands, train)
+    _cli_csv.add_train_arguments(train)
+    _cli_csv.add_predict_parser(commands)
     return parser
 
 
@@ -166,6 +174,8 @@ class _EpochReport(Callback):
 def _train(args):
     import nncore
 
+    if _cli_csv.demo_defaults(args):
+        return _cli_csv.train_command(args)
     defaults = DATASET_DEFAULTS[args.dataset]
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
