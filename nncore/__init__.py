@@ -6,6 +6,7 @@
 
 See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
+from .io import load
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
 from .network import History, Network, TrainingDiverged
@@ -16,6 +17,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "Adam", "AdamW", "Dense", "History", "Network",
-    "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "get_num_threads",
+    "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "get_num_threads", "load",
     "set_num_threads", "__version__",
 ]

@@ -1,9 +1,12 @@
-"""The ``nncore`` command: train a network on a built-in data set.
+"""The ``nncore`` command: train a network on a built-in data set, or describe a saved
+one.
 
 ::
 
     python -m nncore train                      # 2-64-64-3 ReLU net on a 3-class spiral
     python -m nncore train --dataset digits --epochs 20 --optimizer sgd --lr 0.05
+    python -m nncore train --out model.npz      # ... and save the trained network
+    python -m nncore info model.npz             # describe a saved network
 
 ``train`` prints the training loss after every epoch (and the test accuracy, where the
 data set has a held-out part), then the final train and test accuracy and the time
@@ -114,6 +117,7 @@ def build_parser():
     train.add_argument("--log-every", type=int, default=1, metavar="K",
                        help="print every K-th epoch, and the last (default: 1)")
     train.set_defaults(run=_train)
+    _add_model_commands(commands, train)
     return parser
 
 
@@ -203,6 +207,61 @@ def _train(args):
     print(result)
     rate = f" ({epochs * len(X) / seconds:,.0f} samples/s)" if seconds > 0 else ""
     print(f"training time {seconds:.3f} s{rate}")
+    _save_trained(net, args)
+    return 0
+
+
+# ------------------------------------------------------------------ model files
+def _add_model_commands(commands, train):
+    """``train --out PATH`` and the ``info`` command."""
+    train.add_argument("--out", metavar="PATH",
+                       help="save the trained network (with its optimizer) to PATH, a "
+                            "file that nncore.load and 'nncore info' read")
+    info = commands.add_parser(
+        "info", help="describe a saved model file",
+        description="Print a saved network's architecture, loss, dtype, parameter "
+                    "count and training state. Exit status 2 for a file that is not a "
+                    "valid nncore model (nothing in it is executed).")
+    info.add_argument("path", help="a file written by Network.save or train --out")
+    info.set_defaults(run=_info)
+
+
+def _save_trained(net, args):
+    if args.out is None:
+        return
+    try:
+        net.save(args.out)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
+    print(f"saved to {args.out}")
+
+
+def _info(args):
+    from . import io
+
+    try:
+        header, net = io.read(args.path, allow_nonfinite=True)
+    except OSError as exc:
+        raise CommandError(f"cannot open {args.path!r}: {exc.strerror or exc}",
+                           status=2) from None
+    sizes = "-".join(str(s) for s in [net.n_inputs] + [l.fan_out for l in net.layers])
+    print(f"{args.path}: nncore model, format version {header['format_version']}, "
+          f"written by nncore {header['nncore_version']}")
+    print(f"network: {sizes}, {len(net.layers)} layers")
+    for i, layer in enumerate(net.layers):
+        print(f"  {i}: {layer!r}, {layer.n_params:,} parameters")
+    print(f"loss: {net.loss_name}")
+    print(f"dtype: {net.dtype.name}")
+    bad = sum(int(p.size - np.count_nonzero(np.isfinite(p))) for p in net.params)
+    print(f"parameters: {net.n_params:,}"
+          + (f" ({bad:,} NaN or infinite)" if bad else ""))
+    if net.optimizer is None:
+        print("optimizer: not saved (training would go on with a new one)")
+    else:
+        print(f"optimizer: {net.optimizer!r}, step {net.optimizer.step:,}")
+    print(f"seed: {net.seed}")
+    if net.metadata:
+        print(f"metadata: {', '.join(sorted(net.metadata))}")
     return 0
 
 

@@ -7,9 +7,11 @@ per-batch arithmetic.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -27,6 +29,9 @@ from .history import History, TrainingDiverged
 from .layers import Dense, activation_code
 from .losses import check_loss, check_targets, loss_code
 from .optimizers import Adam, Optimizer, optimizer_from_name
+
+if TYPE_CHECKING:
+    import onnx
 
 # Rows per chunk for forward/predict/loss: bounds the workspace whatever n is.
 _EVAL_CHUNK_ROWS = 1024
@@ -118,6 +123,7 @@ class Network:
         self._optimizer = None
         self._lock = threading.Lock()
         self.history = None
+        self.metadata = {}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -214,6 +220,63 @@ class Network:
         self._rng.bit_generator.state = state["rng"]
         if state.get("optimizer") is not None:
             self._optimizer.restore(state["optimizer"])
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike | IO[bytes], include_optimizer: bool = True,
+             metadata: dict[str, Any] | None = None) -> None:
+        """Write the network to one ``.npz`` file that :func:`nncore.load` reads back.
+
+        The file holds data only (a JSON header and arrays; the format is described
+        in :mod:`nncore.io`): the architecture, loss and dtype, the parameters, the
+        shuffling generator's state, and the optimizer's class, hyperparameters,
+        step and state arrays. A network loaded from it predicts bit for bit as
+        this one, and ``fit`` continues exactly as this network's would.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or binary file object
+            Used as given (no suffix is added). A path is written atomically: to a
+            temporary file in the same folder, flushed to disk, then renamed over
+            ``path``, so a crash or a full disk never leaves a damaged file where a
+            good one was. A file object is written from its current position.
+        include_optimizer : bool, default True
+            Include the optimizer of the last ``fit`` (without it, a loaded network
+            trains on with a new optimizer).
+        metadata : dict, optional
+            JSON data stored in the header and given back as ``metadata`` of the
+            loaded network (class labels, feature names, ...). Default:
+            ``self.metadata``.
+        """
+        from . import io
+
+        io.save(self, path, include_optimizer, metadata)
+
+    def to_onnx(self, path: str | os.PathLike | None = None) -> onnx.ModelProto:
+        """The inference function, :meth:`predict`, as an ONNX model.
+
+        Needs the ``onnx`` package (``pip install "nncore[onnx]"``); see
+        :func:`nncore.onnx.to_onnx`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write the model (atomically); None: only return it.
+
+        Returns
+        -------
+        onnx.ModelProto
+            Input ``X`` of shape (batch, n_inputs), output ``Y`` of shape (batch,
+            n_outputs), both of the network's dtype; the batch dimension is dynamic.
+        """
+        from . import onnx
+
+        return onnx.to_onnx(self, path)
+
+    def __reduce__(self):
+        # Pickle and copy.deepcopy go through the file format's header and arrays.
+        from . import io
+
+        return io.reduce_network(self)
 
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
@@ -490,11 +553,14 @@ class Network:
                     while batch < n_batches:
                         count = min(per_chunk, n_batches - batch)
                         t0 = time.perf_counter()
+                        # The running sums by keyword: CPython before 3.13 never
+                        # reuses a 20-item argument tuple from its free list
+                        # (python/cpython#121439), so each call would park one there.
                         ls, ws, done, steps, status = _kernels.train_batches(
                             self._flat, self._grads, self._sizes, self._acts,
                             self._loss_code, X, T, labels, w, order, work, B, batch,
-                            count, settings, s1, s2, optimizer.step, loss_sum,
-                            weight_sum)
+                            count, settings, s1, s2, optimizer.step, loss_sum=loss_sum,
+                            weight_sum=weight_sum)
                         elapsed = time.perf_counter() - t0
                         optimizer.step += steps
                         batch += done

@@ -177,6 +177,13 @@ class Optimizer:
     def _hyper(self):
         raise NotImplementedError
 
+    def __reduce__(self):
+        # Pickle and copy.deepcopy go through the hyperparameters and state(); the
+        # copy is bound to no network until it trains one.
+        from . import io
+
+        return io.reduce_optimizer(self)
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
         return f"{type(self).__name__}({args})"

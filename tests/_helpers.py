@@ -1,10 +1,11 @@
 """Plain helpers shared by the test modules: data makers, comparisons, finite
-differences, snapshots of a network's state, and child interpreters.
+differences, snapshots of a network's state, child interpreters, and model files.
 
 Only NumPy is imported at module level, so that tests which do not need the kernels
 (``test_reference.py``) still run while the extension is not built. Fixtures and the
 choice of which nncore the tests import live in ``conftest.py``.
 """
+import io
 import json
 import os
 import subprocess
@@ -172,3 +173,77 @@ def run_child(code, timeout=120, env=None, stdin=None):
                           timeout=timeout, env=full_env, input=stdin)
     assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -------------------------------------------------------------------- model files
+def trained_net(loss="cross_entropy", dtype="float32", optimizer=None, epochs=2,
+                activations=("tanh", "relu"), seed=0, n=64):
+    """``(net, X, y)``: a small network (4 inputs, a hidden layer of 6 per activation,
+    3 targets) trained ``epochs`` epochs with shuffling, batches of 8, and its data."""
+    import nncore
+
+    k = 3
+    sizes = [4] + [6] * len(activations) + [output_width(loss, k)]
+    layers = [nncore.Dense(a, b, act)
+              for a, b, act in zip(sizes, sizes[1:], [*activations, "identity"])]
+    net = nncore.Network(layers, loss=loss, dtype=dtype, seed=seed)
+    X, y = make_data(loss, n, 4, k, np.random.default_rng(seed + 1))
+    if epochs:
+        net.fit(X, y, epochs=epochs, batch_size=8,
+                optimizer=optimizer if optimizer is not None else nncore.Adam(0.01))
+    return net, X, y
+
+
+def saved_bytes(net, **kwargs):
+    """The bytes of ``net.save`` to a file object."""
+    buf = io.BytesIO()
+    net.save(buf, **kwargs)
+    return buf.getvalue()
+
+
+def archive_parts(data):
+    """(header dict, {name: array}) of a saved file's bytes."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
+    return header, arrays
+
+
+def make_archive(header, arrays, compressed=False):
+    """An .npz archive (bytes) of ``header`` (a dict, or raw bytes) and ``arrays``,
+    written by NumPy itself, so that its CRCs and sizes are right."""
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode("utf-8")
+    buf = io.BytesIO()
+    save = np.savez_compressed if compressed else np.savez
+    save(buf, header=np.frombuffer(raw, dtype=np.uint8), **arrays)
+    return buf.getvalue()
+
+
+class PicklePayload:
+    """An object whose unpickling runs ``open(marker, "w")``: the marker file is the
+    proof that a pickle was executed."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def assert_same_network(a, b):
+    """Bit-for-bit equality of everything a saved file holds: architecture,
+    parameters, shuffling generator, optimizer (class, hyperparameters, step, state)."""
+    assert repr(a) == repr(b)
+    assert a.dtype == b.dtype
+    for p, q in zip(a.params, b.params):
+        assert p.dtype == q.dtype and np.array_equal(p, q)
+    assert a._rng.bit_generator.state == b._rng.bit_generator.state
+    if a.optimizer is None:
+        assert b.optimizer is None
+        return
+    assert repr(a.optimizer) == repr(b.optimizer)
+    assert a.optimizer.step == b.optimizer.step
+    sa, sb = a.optimizer.state_arrays(), b.optimizer.state_arrays()
+    assert len(sa) == len(sb)
+    for p, q in zip(sa, sb):
+        assert p.dtype == q.dtype and np.array_equal(p, q)
