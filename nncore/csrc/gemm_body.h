@@ -292,11 +292,14 @@ static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
 
 /* The products that take no packing or no threads, whatever their size: a one-column
    C (dot products, or the one-row C^T = op(B)^T op(A)^T), a C at most one vector
-   wide with a small A, and a one-row C. Returns whether it took the product. */
+   wide with a small A, and a one-row C. Returns whether it took the product. The
+   choice depends on the shape alone, never on the thread count: these paths sum in
+   another order than the tiles, so a product large enough to thread must still take
+   the path it takes on one thread, or its bits would change with the threads. */
 static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                                           const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
                                           const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                                          NN_T *C, int accumulate, NN_T *bp0, int threaded)
+                                          NN_T *C, int accumulate, NN_T *bp0)
 {
     const ptrdiff_t V = NN_V;
     /* Products too small to thread or pack (all of a tiny network's). */
@@ -304,11 +307,11 @@ static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         NN_NAME(nn_gemm_direct)(M, N, K, A, rsa, csa, B, rsb, C, accumulate);
         return 1;
     }
-    if (N == 1 && csa == 1 && rsb == 1 && !threaded) {
+    if (N == 1 && csa == 1 && rsb == 1) {
         NN_NAME(nn_dots)(M, K, A, rsa, B, C, accumulate);
         return 1;
     }
-    if (N == 1 && M > 1 && !threaded) {
+    if (N == 1 && M > 1) {
         /* A one-column C (M x 1) is, in the same memory, the one-row C^T = op(B)^T
            op(A)^T: solved that way, the M values lie along the vector lanes instead
            of filling one lane of each vector. (Sequential only: the panels of the
@@ -383,8 +386,7 @@ static void NN_NAME(nn_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const NN_T *
             for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(NN_T));
         return;
     }
-    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0,
-                                threaded))
+    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0))
         return;
     /* Threads when built with OpenMP and the product is large enough to pay for
        waking them; otherwise no OpenMP region at all: entering one costs
