@@ -353,33 +353,13 @@ def output_transform(Py_ssize_t loss, floating[:, ::1] out not None):
     second half of each row (log variances s) becomes exp(s); poisson: exp (the
     rates); the others unchanged.
     """
-    cdef Py_ssize_t i, j, n = out.shape[0], K = out.shape[1]
-    cdef floating m
-    cdef double s
+    cdef Py_ssize_t n = out.shape[0], K = out.shape[1]
     if loss == GAUSSIAN_NLL and K % 2:
         raise ValueError("kernel: gaussian_nll needs an even output width")
+    if n == 0 or K == 0:
+        return
     with nogil:
-        for i in range(n):
-            if loss == CROSS_ENTROPY:
-                m = out[i, 0]
-                for j in range(1, K):
-                    if out[i, j] > m:
-                        m = out[i, j]
-                s = 0
-                for j in range(K):
-                    out[i, j] = exp(out[i, j] - m)
-                    s += out[i, j]
-                for j in range(K):
-                    out[i, j] = <floating>(out[i, j] / s)
-            elif loss == BINARY_CROSS_ENTROPY:
-                for j in range(K):
-                    out[i, j] = sigmoid(out[i, j])
-            elif loss == GAUSSIAN_NLL:
-                for j in range(K // 2, K):
-                    out[i, j] = exp(out[i, j])
-            elif loss == POISSON:
-                for j in range(K):
-                    out[i, j] = exp(out[i, j])
+        transform_rows(loss, n, K, &out[0, 0])
 
 
 def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
@@ -612,3 +592,5 @@ def shuffle_into(Py_ssize_t[::1] order not None, const uint32_t[::1] draws not N
             order[i] = order[j]
             order[j] = tmp
 
+
+include "_predict.pxi"

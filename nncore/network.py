@@ -344,6 +344,10 @@ class Network:
         return _validation.check_X(X, self.n_inputs, self._dtype)
 
     # ---------------------------------------------------------------- inference
+    # forward and predict's compiled one-call path (_fast_output); None until the
+    # first call.
+    _predictor = None
+
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Raw output of the last layer (after its activation).
 
@@ -355,7 +359,10 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), the network's dtype; a new array.
         """
-        return self._forward_checked(self._check_X(X))
+        out = self._fast_output(X, False)
+        if out is None:
+            out = self._forward_checked(self._check_X(X))
+        return out
 
     def _forward_checked(self, X):
         """forward on an X already checked and converted by _check_X."""
@@ -364,6 +371,18 @@ class Network:
             _kernels.forward(self._flat, self._sizes, self._acts, X, out,
                              *self._evaluation_workspace(X.shape[0]))
         return out
+
+    def _fast_output(self, X, transform):
+        """forward (or predict, when ``transform``) of X in one compiled call, or None
+        when X needs the general path (conversion, checks with their messages) or the
+        network is busy. The Predictor is made once, and again after the tests switch
+        to another build of the kernels."""
+        predictor = self._predictor
+        if type(predictor) is not _kernels.Predictor:
+            predictor = _kernels.Predictor(self._flat, self._sizes, self._acts,
+                                           self._loss_code, self._lock)
+            self._predictor = predictor
+        return predictor.run(X, transform)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Output in the loss's own space.
@@ -381,8 +400,10 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), a new array.
         """
-        out = self.forward(X)
-        _kernels.output_transform(self._loss_code, out)
+        out = self._fast_output(X, True)
+        if out is None:
+            out = self._forward_checked(self._check_X(X))
+            _kernels.output_transform(self._loss_code, out)
         return out
 
     def predict_mean_var(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -181,6 +181,60 @@ static inline int NN_NAME(nn_gemm_direct_fits)(ptrdiff_t width, ptrdiff_t a_valu
            && a_values <= NN_DIRECT_MAX;
 }
 
+/* Columns [0, cols) of a one-row C (+)= a op(B) over terms p < kc, up to 4 whole
+   vectors and a partial one: each column summed from zero in order of p, in a
+   register, as a tile sums it, with B read in place. */
+static inline void NN_NAME(nn_gemm_row_block)(ptrdiff_t kc, const NN_T *a, ptrdiff_t csa,
+                                              const NN_T *B, ptrdiff_t rsb, ptrdiff_t cols,
+                                              NN_T *c, int accumulate)
+{
+    const ptrdiff_t V = NN_V, full = cols / V, tail = cols % V;
+    NN_VEC x0 = {0}, x1 = {0}, x2 = {0}, x3 = {0}, xt = {0};
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const NN_T s = a[p * csa];
+        const NN_T *b = B + p * rsb;
+        /* four independent sums in flight hide the latency of each */
+        if (full > 0) x0 += s * *(const NN_VECU *)b;
+        if (full > 1) x1 += s * *(const NN_VECU *)(b + V);
+        if (full > 2) x2 += s * *(const NN_VECU *)(b + 2 * V);
+        if (full > 3) x3 += s * *(const NN_VECU *)(b + 3 * V);
+        if (tail) {
+            NN_VEC t;
+            if (NN_AVX512_HELPERS) {
+                NN_NAME(nn_load_masked)(b + full * V, tail, (NN_T *)&t);
+            } else {
+                NN_T lanes[NN_V] = {0};
+                for (ptrdiff_t u = 0; u < tail; u++) lanes[u] = b[full * V + u];
+                memcpy(&t, lanes, sizeof(t));
+            }
+            xt += s * t;
+        }
+    }
+    if (full > 0) NN_NAME(nn_store)(c, x0, V, accumulate);
+    if (full > 1) NN_NAME(nn_store)(c + V, x1, V, accumulate);
+    if (full > 2) NN_NAME(nn_store)(c + 2 * V, x2, V, accumulate);
+    if (full > 3) NN_NAME(nn_store)(c + 3 * V, x3, V, accumulate);
+    if (tail) NN_NAME(nn_store)(c + full * V, xt, tail, accumulate);
+}
+
+/* C (1 x N) (+)= a op(B), B's rows contiguous: the sums of the tiles (each k-block
+   of NN_KBLOCK(K) terms summed from zero, then stored or added to C, block after
+   block), so the same results, without packing B or computing a tile's spare rows:
+   a layer's pass over one row costs about its multiply-adds. */
+static inline void NN_NAME(nn_gemm_row)(ptrdiff_t N, ptrdiff_t K, const NN_T *a,
+                                        ptrdiff_t csa, const NN_T *B, ptrdiff_t rsb,
+                                        NN_T *C, int accumulate)
+{
+    const ptrdiff_t V = NN_V, kb = NN_KBLOCK(K);
+    for (ptrdiff_t pc = 0; pc < K; pc += kb) {
+        ptrdiff_t kc = K - pc < kb ? K - pc : kb;
+        for (ptrdiff_t j = 0; j < N; j += 4 * V)
+            NN_NAME(nn_gemm_row_block)(kc, a + pc * csa, csa, B + pc * rsb + j, rsb,
+                                       N - j < 4 * V ? N - j : 4 * V, C + j,
+                                       accumulate || pc > 0);
+    }
+}
+
 /* Row tiles t0 .. t1-1 of C's columns under packed panel q. */
 static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,
                                           ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t M,
@@ -237,12 +291,15 @@ static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
 }
 
 /* The products that take no packing or no threads, whatever their size: a one-column
-   C (dot products, or the one-row C^T = op(B)^T op(A)^T) and a C at most one vector
-   wide with a small A. Returns whether it took the product. */
+   C (dot products, or the one-row C^T = op(B)^T op(A)^T), a C at most one vector
+   wide with a small A, and a one-row C. Returns whether it took the product. The
+   choice depends on the shape alone, never on the thread count: these paths sum in
+   another order than the tiles, so a product large enough to thread must still take
+   the path it takes on one thread, or its bits would change with the threads. */
 static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                                           const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
                                           const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                                          NN_T *C, int accumulate, NN_T *bp0, int threaded)
+                                          NN_T *C, int accumulate, NN_T *bp0)
 {
     const ptrdiff_t V = NN_V;
     /* Products too small to thread or pack (all of a tiny network's). */
@@ -250,11 +307,11 @@ static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         NN_NAME(nn_gemm_direct)(M, N, K, A, rsa, csa, B, rsb, C, accumulate);
         return 1;
     }
-    if (N == 1 && csa == 1 && rsb == 1 && !threaded) {
+    if (N == 1 && csa == 1 && rsb == 1) {
         NN_NAME(nn_dots)(M, K, A, rsa, B, C, accumulate);
         return 1;
     }
-    if (N == 1 && M > 1 && !threaded) {
+    if (N == 1 && M > 1) {
         /* A one-column C (M x 1) is, in the same memory, the one-row C^T = op(B)^T
            op(A)^T: solved that way, the M values lie along the vector lanes instead
            of filling one lane of each vector. (Sequential only: the panels of the
@@ -264,6 +321,10 @@ static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         else
             NN_NAME(nn_gemm_panels)(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb,
                                     A, csa, rsa, C, accumulate, bp0, 0);
+        return 1;
+    }
+    if (M == 1 && csb == 1) {
+        NN_NAME(nn_gemm_row)(N, K, A, csa, B, rsb, C, accumulate);
         return 1;
     }
     return 0;
@@ -325,8 +386,7 @@ static void NN_NAME(nn_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const NN_T *
             for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(NN_T));
         return;
     }
-    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0,
-                                threaded))
+    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0))
         return;
     /* Threads when built with OpenMP and the product is large enough to pay for
        waking them; otherwise no OpenMP region at all: entering one costs
