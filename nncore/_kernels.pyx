@@ -562,7 +562,7 @@ def matmul_into(const floating[:, ::1] A not None, const floating[:, ::1] B not 
         raise ValueError("matmul_into: empty operand or unknown path")
     dtype = "float32" if floating is float else "float64"
     import numpy
-    scratch = numpy.zeros(NN_GEMM_PACK_SIZE(N), dtype=dtype)
+    scratch = numpy.empty(NN_GEMM_PACK_SIZE(N), dtype=dtype)   # (written before read)
     _ensure_blas(path == 2 or (path == 0 and <double>M * N * K > <double>NN_BLAS_ABOVE))
     with nogil:
         gemm_path(path, trans_a, trans_b, M, N, K, &A[0, 0], &B[0, 0],

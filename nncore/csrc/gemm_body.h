@@ -19,7 +19,7 @@
 #if defined(__GNUC__)
 
 /* Tile of ``rows`` (<= NN_MR) x ``cols`` (<= 2V) of C from a 2-vector panel. */
-static inline void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
+NN_HOT_INLINE void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
                                           ptrdiff_t csa, ptrdiff_t rows, const NN_T *bp,
                                           NN_T *c, ptrdiff_t ldc, ptrdiff_t cols,
                                           int accumulate)
@@ -51,7 +51,7 @@ static inline void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t
 }
 
 /* Tile of ``rows`` x ``cols`` (<= V) of C from a 1-vector panel. */
-static inline void NN_NAME(nn_gemm_tile1)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
+NN_HOT_INLINE void NN_NAME(nn_gemm_tile1)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
                                           ptrdiff_t csa, ptrdiff_t rows, const NN_T *bp,
                                           NN_T *c, ptrdiff_t ldc, ptrdiff_t cols,
                                           int accumulate)
@@ -235,11 +235,13 @@ static inline void NN_NAME(nn_gemm_row)(ptrdiff_t N, ptrdiff_t K, const NN_T *a,
     }
 }
 
-/* Row tiles t0 .. t1-1 of C's columns under packed panel q. */
-static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,
+/* Row tiles t0 .. t1-1 of C's columns under packed panel q; A read in place, or from
+   ``ap``, where nn_gemm_pack_a_* packed those tiles. */
+NN_HOT_INLINE void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,
                                           ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t M,
                                           ptrdiff_t N, const NN_T *A, ptrdiff_t rsa,
-                                          ptrdiff_t csa, const NN_T *bp, NN_T *C, int acc)
+                                          ptrdiff_t csa, const NN_T *ap, const NN_T *bp,
+                                          NN_T *C, int acc)
 {
     const ptrdiff_t V = NN_V;
     ptrdiff_t j = q * 2 * V;
@@ -248,18 +250,47 @@ static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t
     for (ptrdiff_t t = t0; t < t1; t++) {
         ptrdiff_t i = t * NN_MR;
         ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;
-        const NN_T *a = A + i * rsa + pc * csa;
+        const NN_T *a = ap ? ap + (t - t0) * kc * NN_MR : A + i * rsa + pc * csa;
+        ptrdiff_t ra = ap ? 1 : rsa, ca = ap ? NN_MR : csa;
         if (w == V)
-            NN_NAME(nn_gemm_tile1)(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);
+            NN_NAME(nn_gemm_tile1)(kc, a, ra, ca, rows, bp, C + i * N + j, N, cols, acc);
         else
-            NN_NAME(nn_gemm_tile2)(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);
+            NN_NAME(nn_gemm_tile2)(kc, a, ra, ca, rows, bp, C + i * N + j, N, cols, acc);
+    }
+}
+
+/* Pack row tiles t0 .. t1-1 of op(A), columns pc .. pc+kc-1, at ap: tile t's kc x
+   NN_MR values p-major at ap + (t - t0) * kc * NN_MR, as the tiles read them (a last
+   tile's spare rows are left out: tiles read row 0 in their place). For an A stored
+   transposed (a layer's input in its weight gradient), whose tiles would otherwise
+   read NN_MR values from each of kc lines a stored row apart, lines that a stored row
+   of a power of two bytes maps to a few sets of the cache. */
+static inline void NN_NAME(nn_gemm_pack_a)(ptrdiff_t t0, ptrdiff_t t1, ptrdiff_t pc,
+                                           ptrdiff_t kc, ptrdiff_t M, const NN_T *A,
+                                           ptrdiff_t rsa, ptrdiff_t csa, NN_T *ap)
+{
+    for (ptrdiff_t t = t0; t < t1; t++) {
+        ptrdiff_t i = t * NN_MR;
+        ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;
+        const NN_T *src = A + i * rsa + pc * csa;
+        NN_T *dst = ap + (t - t0) * kc * NN_MR;
+        if (rows == NN_MR && rsa == 1) {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int r = 0; r < NN_MR; r++) dst[p * NN_MR + r] = src[p * csa + r];
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (ptrdiff_t r = 0; r < rows; r++)
+                    dst[p * NN_MR + r] = src[p * csa + r * rsa];
+        }
     }
 }
 
 /* Panels q0 .. q1-1 of C, all rows, in blocks of columns and rows (blocking.h): for
    each block, pack each panel, then sweep the block's rows under it. Each panel is
    packed in its own slot when threads share the buffer (``slot_per_panel``), else
-   all in slot 0, which is then all the buffer a sequential product touches. */
+   all in slot 0, which is then all the buffer a sequential product touches. A
+   sequential product whose A is stored transposed packs each row block of A too,
+   in the buffer's second half (at most N + 2 NN_MAX_LANES rows at a time). */
 static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,
                                            ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                                            const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
@@ -269,20 +300,26 @@ static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
 {
     const ptrdiff_t kb = NN_KBLOCK(K);
     if (q1 <= q0 || n_tiles < 1) return;
+    const int pack_a = !slot_per_panel && csa != 1 && n_tiles > 1 && q1 - q0 > 1;
+    NN_T *ap = pack_a ? bp0 + NN_KC * (N + 2 * NN_MAX_LANES) : NULL;
+    ptrdiff_t most_tiles = nn_block_rows(kb, sizeof(NN_T)) / NN_MR;
+    if (pack_a && most_tiles > (N + 2 * NN_MAX_LANES) / NN_MR)
+        most_tiles = (N + 2 * NN_MAX_LANES) / NN_MR;
     /* Panels per column block and row tiles per row block, each split evenly. */
     const ptrdiff_t qb = nn_even_block(q1 - q0,
                                        nn_block_cols(kb, sizeof(NN_T), 2 * NN_V) / (2 * NN_V));
-    const ptrdiff_t tb = nn_even_block(n_tiles, nn_block_rows(kb, sizeof(NN_T)) / NN_MR);
+    const ptrdiff_t tb = nn_even_block(n_tiles, most_tiles);
     for (ptrdiff_t qa = q0; qa < q1; qa += qb) {
         ptrdiff_t qz = q1 - qa < qb ? q1 : qa + qb;
         for (ptrdiff_t pc = 0; pc < K; pc += kb) {
             ptrdiff_t kc = K - pc < kb ? K - pc : kb;
             for (ptrdiff_t ta = 0; ta < n_tiles; ta += tb) {
                 ptrdiff_t tz = n_tiles - ta < tb ? n_tiles : ta + tb;
+                if (pack_a) NN_NAME(nn_gemm_pack_a)(ta, tz, pc, kc, M, A, rsa, csa, ap);
                 for (ptrdiff_t q = qa; q < qz; q++) {
                     const NN_T *bp = NN_NAME(nn_gemm_pack)(q, slot_per_panel ? q : 0, pc,
                                                            kc, N, B, rsb, csb, bp0);
-                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, bp, C,
+                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, ap, bp, C,
                                            accumulate || pc > 0);
                 }
             }
@@ -364,7 +401,7 @@ static void NN_NAME(nn_gemm_parallel)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();
         for (ptrdiff_t q = 0; q < n_panels; q++)
             NN_NAME(nn_gemm_sweep)(q, id * n_tiles / nt, (id + 1) * n_tiles / nt, pc, kc,
-                                   M, N, A, rsa, csa, bp0 + q * 2 * V * NN_KC, C,
+                                   M, N, A, rsa, csa, NULL, bp0 + q * 2 * V * NN_KC, C,
                                    accumulate || pc > 0);
         NN_PRAGMA(omp barrier)
     }
