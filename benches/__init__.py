@@ -4,8 +4,9 @@ Not part of the installed package. Layout:
 
 - ``__main__``: the command line; ``SUBCOMMANDS`` maps each subcommand to its module.
 - one module per subcommand (``train``, ``predict``, ``busy``, ``threads``,
-  ``epoch_overhead``, ``fit_loop``, ``ceiling``, ``tune_gemm``), each with ``HELP``,
-  ``add_arguments(parser)``, ``run(args) -> dict`` and ``markdown(results) -> str``.
+  ``epoch_overhead``, ``fit_loop``, ``ceiling``, ``tune_gemm``, ``sklearn_compare``),
+  each with ``HELP``, ``add_arguments(parser)``, ``run(args) -> dict`` and
+  ``markdown(results) -> str``.
 - ``peers/``: one module per framework that trains or predicts (nncore, the NumPy
   reference, PyTorch, JAX, scikit-learn); each imports its framework lazily.
 - ``harness``: worker processes (pinned, thread-limited), timing, the load meter.

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "fit-loop": "fit_loop",
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
+    "sklearn": "sklearn_compare",
     "fit-many": "fit_many",
     "mpi-scaling": "mpi_scaling",
 }
@@ -52,6 +53,7 @@ Examples:
   python -m benches fit-loop --against ../main    # the same, and tiny's rate, A/B
   python -m benches ceiling                       # the best 1-thread matmul here
   python -m benches tune-gemm                     # nncore's products, own loop vs BLAS
+  python -m benches sklearn                       # NNClassifier vs MLPClassifier, etc.
   python -m benches fit-many                      # fit_many against K fit calls
   python -m benches mpi-scaling                   # fit_distributed on 1 and 2 processes
   python -m benches SUBCOMMAND --help             # what it measures, and its options

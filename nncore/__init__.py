@@ -6,20 +6,22 @@
 
 See ``nncore/reference.py`` for every formula, written out in NumPy.
 """
-from . import callbacks, schedules
+from . import callbacks, losses, schedules
+from ._gradcheck import GradcheckReport, gradcheck
 from .history import History, TrainingDiverged
 from .io import load
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
 from .many import fit_many
 from .network import Network
-from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
+from .optimizers import LBFGS, SGD, Adam, AdamW, Optimizer, RMSprop, Rprop
 from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "Adam", "AdamW", "Dense", "History", "Network",
-    "Optimizer", "RMSprop", "SGD", "TrainingDiverged", "fit_many", "get_num_threads",
-    "load", "set_num_threads", "__version__", "callbacks", "schedules",
+    "ACTIVATIONS", "LBFGS", "LOSSES", "SGD", "Adam", "AdamW", "Dense", "GradcheckReport",
+    "History", "Network", "Optimizer", "RMSprop", "Rprop", "TrainingDiverged",
+    "__version__", "callbacks", "fit_many", "get_num_threads", "gradcheck", "load", "losses",
+    "schedules", "set_num_threads",
 ]

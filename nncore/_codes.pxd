@@ -24,6 +24,10 @@ cpdef enum Loss:
     BINARY_CROSS_ENTROPY
     CROSS_ENTROPY
     GAUSSIAN_NLL
+    MAE
+    HUBER
+    POISSON
+    QUANTILE
     N_LOSSES
 
 cpdef enum Optimizer:
@@ -31,6 +35,7 @@ cpdef enum Optimizer:
     ADAM
     ADAMW
     RMSPROP
+    RPROP
     N_OPTIMIZERS
 
 # What a training call reports (not a table: the Python layer tests for OK).

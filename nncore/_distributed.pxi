@@ -7,11 +7,11 @@
 
 def grad_sums(const floating[::1] params not None, floating[::1] out not None,
               const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
-              Py_ssize_t loss, const floating[:, ::1] X not None,
-              const floating[:, ::1] T, const Py_ssize_t[::1] labels,
-              const floating[::1] sample_weight, const Py_ssize_t[::1] order,
-              Py_ssize_t start, Py_ssize_t count, floating[::1] work not None,
-              Py_ssize_t cap):
+              Py_ssize_t loss, const double[::1] loss_params,
+              const floating[:, ::1] X not None, const floating[:, ::1] T,
+              const Py_ssize_t[::1] labels, const floating[::1] sample_weight,
+              const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t count,
+              floating[::1] work not None, Py_ssize_t cap):
     """Weighted sums over one batch: out[:n_params] = sum_i w_i dl_i/dparams,
     out[n_params] = sum_i w_i l_i, out[n_params + 1] = sum_i w_i, out[n_params + 2]
     = the sum of w_i over the rows classified right (batch_hits; 0 for the other
@@ -23,7 +23,8 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
     Sums rather than the mean: the sums of several processes' batches add up to the
     sums of their union, whose mean gradient is out[:n_params] / out[n_params + 1].
     ``count`` 0 (or a batch whose weights are all zero) gives zeros. Always the
-    row-major passes, whatever the layout train_batches would take. ``work`` holds
+    row-major passes, whatever the layout train_batches would take, and no
+    dropout. ``work`` holds
     ``workspace_size(sizes, cap)`` values, cap >= count; ``out`` n_params + 3 or
     more (values after n_params + 2 are left alone).
     """
@@ -31,6 +32,7 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
     cdef Py_ssize_t n_params = params.shape[0]
     cdef double weight = 0, lsum = 0, hits = 0
     cdef BatchSource batch
+    cdef LossConfig lcfg
     cdef const floating* Xb = &X[0, 0]     # (set by load_batch when count > 0)
     cdef const floating* Tb = NULL
     cdef const Py_ssize_t* lb = NULL
@@ -40,7 +42,8 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
     K = sizes[L]
     if X.shape[1] != sizes[0] or n < 1:
         raise ValueError("kernel: X does not match the first layer")
-    _check_targets(loss, n, K, T, labels, sample_weight, False)
+    _loss_config(loss, loss_params, K, &lcfg)
+    _check_targets(&lcfg, n, K, T, labels, sample_weight, False)
     if out.shape[0] < n_params + 3:
         raise ValueError("kernel: out must hold n_params + 3 values")
     if count < 0 or count > cap or cap < 1 or work.shape[0] < workspace_size(sizes, cap):
@@ -76,17 +79,18 @@ def grad_sums(const floating[::1] params not None, floating[::1] out not None,
                                &lb, &wb)
             weight = batch_weight(wb, count)
         if weight > 0:
-            forward_pass(&params[0], &sizes[0], &acts[0], L, Xb, count, &work[0], cap)
+            forward_pass(&params[0], &sizes[0], &acts[0], L, Xb, count, &work[0], cap,
+                         NULL, 0)
             # norm 1: the loss and the deltas as weighted sums, not means
-            lsum = loss_and_delta(loss, count, K,
+            lsum = loss_and_delta(&lcfg, count, K,
                                   layer_A(&work[0], &sizes[0], L, cap, &acts[0], L),
                                   Tb, lb, wb, 1.0,
                                   delta_buffer(&work[0], &sizes[0], L, cap, 0))
-            hits = batch_hits(loss, count, K,
+            hits = batch_hits(lcfg.kind, count, K,
                               layer_A(&work[0], &sizes[0], L, cap, &acts[0], L), K, 1,
                               Tb, batch.kt, lb, wb)
             backward_pass(<floating*>&params[0], outp, &sizes[0], &acts[0], L, Xb, count,
-                          &work[0], cap, 0, NULL, 0, NULL, NULL)
+                          &work[0], cap, 0, NULL, 0, NULL, NULL, NULL, NULL)
         else:
             memset(outp, 0, n_params * sizeof(floating))
         outp[n_params] = <floating>lsum
@@ -99,7 +103,8 @@ def apply_gradient(floating[::1] params not None, floating[::1] grads not None,
                    dict optimizer not None, Py_ssize_t step):
     """grads *= scale, then optimizer update number ``step`` (1-based) of every
     parameter from it: the update train_batches applies layer by layer, in one pass
-    over the flat arrays (elementwise, so the same arithmetic). ``optimizer``,
+    over the flat arrays (elementwise, so the same arithmetic); with a clip norm in
+    the settings, clipped first as train_batches clips it (clip_and_update). ``optimizer``,
     ``state1`` and ``state2`` as train_batches takes them; ``grads`` has the
     parameters' length (a view of the first n_params values of grad_sums's output
     will do)."""
@@ -117,6 +122,11 @@ def apply_gradient(floating[::1] params not None, floating[::1] grads not None,
     with nogil:
         for i in range(n):
             grads[i] *= s
-        optimizer_step(&cfg, step, n, &params[0], &grads[0],
-                       &state1[0] if state1 is not None and state1.shape[0] else NULL,
-                       &state2[0] if state2 is not None and state2.shape[0] else NULL)
+        if cfg.clip_norm > 0:
+            clip_and_update(&cfg, step, n, &params[0], &grads[0],
+                            &state1[0] if state1 is not None and state1.shape[0] else NULL,
+                            &state2[0] if state2 is not None and state2.shape[0] else NULL)
+        else:
+            optimizer_step(&cfg, step, n, &params[0], &grads[0],
+                           &state1[0] if state1 is not None and state1.shape[0] else NULL,
+                           &state2[0] if state2 is not None and state2.shape[0] else NULL)

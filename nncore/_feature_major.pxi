@@ -11,16 +11,16 @@
 # dW = A^T delta (a sum over the samples), dLoss/dA^T = W delta^T. The batch is
 # padded to whole vectors; the padding's values are computed but never summed into
 # a gradient, and never reach the loss. Only networks with at most
-# _LANES_MAX_INPUT inputs and _LANES_MAX_WIDTH units per layer (where it was
+# _FM_MAX_INPUT inputs and _FM_MAX_WIDTH units per layer (where it was
 # measured faster; see feature_major).
 
 cdef inline bint fm_layout(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
     """Whether a network trains in the feature-major layout (see feature_major)."""
     cdef Py_ssize_t l
-    if sizes[0] > _LANES_MAX_INPUT:
+    if sizes[0] > _FM_MAX_INPUT:
         return False
     for l in range(1, L + 1):
-        if sizes[l] > _LANES_MAX_WIDTH:
+        if sizes[l] > _FM_MAX_WIDTH:
             return False
     return True
 
@@ -65,7 +65,7 @@ cdef inline void rowsums(Py_ssize_t M, Py_ssize_t N, const floating* D, Py_ssize
         nn_rowsums_f64(M, N, D, ldd, out)
 
 
-cdef double fm_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
+cdef double fm_loss(const LossConfig* loss, Py_ssize_t rows, Py_ssize_t stride,
                        Py_ssize_t K, const floating* out, const floating* T, Py_ssize_t kt,
                        const Py_ssize_t* labels, const floating* w, double norm,
                        floating* delta, floating* rows_out,
@@ -99,15 +99,17 @@ cdef double fm_loss(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t stride,
 
 
 cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
-                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss,
+                       const Py_ssize_t* acts, Py_ssize_t L, const LossConfig* loss,
                        Py_ssize_t rows, floating* work, Py_ssize_t stride,
                        const floating* T, Py_ssize_t kt, const Py_ssize_t* labels,
                        const floating* w,
                        double norm, const OptimizerConfig* cfg, Py_ssize_t t,
-                       floating* state1, floating* state2, double* hits) noexcept nogil:
+                       floating* state1, floating* state2, const Dropout* drop,
+                       double* hits) noexcept nogil:
     """One training step of a narrow network whose batch (rows samples) is already in
-    the workspace feature-major (sizes[0] x stride, see gather_rows): forward, loss,
-    backward and each layer's update, as forward_pass, loss_and_delta and
+    the workspace feature-major (sizes[0] x stride, see gather_rows): forward (with
+    dropout), loss, backward and each layer's update (none when the gradient is to be
+    clipped: train_step then updates), as forward_pass, loss_and_delta and
     backward_pass do row-major. Returns the batch's loss (loss_and_delta's value);
     ``hits`` as in train_step."""
     cdef Py_ssize_t l, i, j, fi, fo, off, which = 0, K = sizes[L]
@@ -119,7 +121,7 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
     cdef floating* D_next
     cdef floating* dW
     cdef floating* scratch = gemm_scratch(work, sizes, L, stride)
-    cdef floating column[_LANES_MAX_WIDTH]
+    cdef floating column[_FM_MAX_WIDTH]
     cdef double batch_loss
     for l in range(1, L + 1):
         fi = sizes[l - 1]
@@ -129,7 +131,9 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
         # Z_l^T (fo x stride) = W_l^T A_{l-1}^T + b_l
         fm_product(fo, stride, fi, W, 1, fo, W + fi * fo, A_prev, Z)
         activate(acts[l - 1], fo * stride, Z, A)
-        A_prev = A
+        if dropped(drop, l):
+            dropout_apply(drop, l, t, stride, fo, 1, stride, A, Z + stride * fo)
+        A_prev = layer_out(work, sizes, L, stride, acts, drop, l)
         W += fi * fo + fo
     D = delta_buffer(work, sizes, L, stride, 0)
     batch_loss = fm_loss(loss, rows, stride, K, A_prev, T, kt, labels, w, norm, D,
@@ -138,7 +142,7 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
     if not isfinite(batch_loss):
         return batch_loss
     if hits != NULL:
-        hits[0] += batch_hits(loss, rows, K, A_prev, 1, stride, T, kt, labels, w)
+        hits[0] += batch_hits(loss.kind, rows, K, A_prev, 1, stride, T, kt, labels, w)
     for j in range(K):
         for i in range(rows, stride):
             D[j * stride + i] = 0
@@ -147,9 +151,11 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
         fi = sizes[l - 1]
         fo = sizes[l]
         off -= fi * fo + fo
+        if dropped(drop, l):
+            dropout_apply(drop, l, t, stride, fo, 1, stride, D, D)
         activation_backward(acts[l - 1], fo * stride, layer_Z(work, sizes, L, stride, l),
                             layer_A(work, sizes, L, stride, acts, l), D)
-        A_prev = work if l == 1 else layer_A(work, sizes, L, stride, acts, l - 1)
+        A_prev = work if l == 1 else layer_out(work, sizes, L, stride, acts, drop, l - 1)
         dW = grads + off
         # dW[i, j] = sum over the batch's samples of A_prev^T[i] delta^T[j], over
         # the first ``rows`` samples only (the padding is left out). A layer with
@@ -178,7 +184,8 @@ cdef double fm_step(floating* params, floating* grads, const Py_ssize_t* sizes,
             # dLoss/dA_{l-1}^T (fi x stride) = W_l delta_l^T
             fm_product(fi, stride, fo, params + off, fo, 1, NULL, D, D_next)
             D = D_next
-        optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
-                       state1 + off if state1 != NULL else NULL,
-                       state2 + off if state2 != NULL else NULL)
+        if cfg.clip_norm == 0:
+            optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
+                           state1 + off if state1 != NULL else NULL,
+                           state2 + off if state2 != NULL else NULL)
     return batch_loss

@@ -44,10 +44,11 @@ rather than along a few units.
 
 Source layout: this file holds the declarations, constants and the ``def`` entry
 points; it includes its sections, in order, from ``_products.pxi`` (matrix products),
-``_activations.pxi``, ``_losses.pxi``, ``_passes.pxi`` (forward and backward passes,
-one training step), ``_feature_major.pxi``, ``_optimizers.pxi`` and ``_gather.pxi``
-(where each batch comes from); the C helpers are in ``nncore/csrc/`` (one concern per
-header; see the summary at the top of each).
+``_activations.pxi``, ``_dropout.pxi``, ``_losses.pxi``, ``_passes.pxi`` (forward and
+backward passes, one training step), ``_feature_major.pxi``, ``_optimizers.pxi``,
+``_gather.pxi`` (where each batch comes from) and ``_checks.pxi`` (the entry points'
+checks); the C helpers are in ``nncore/csrc/`` (one concern per header; see the
+summary at the top of each).
 
 Row-major products go to BLAS as column-major ones on the transposed problem
 (``C^T = op(B)^T op(A)^T``); products too small for BLAS to pay off run in the
@@ -55,7 +56,7 @@ kernels' own register-tiled loop (``nncore/csrc/gemm.h``, see ``BLAS_ABOVE``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log, logf, log1p, sqrt, sqrtf, fabs, pow, isfinite
+from libc.math cimport ceil, exp, log, logf, log1p, sqrt, sqrtf, fabs, pow, isfinite
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 include "_blas_int.pxi"
@@ -185,6 +186,18 @@ ctypedef struct OptimizerConfig:
     double beta2           # Adam, AdamW
     double eps             # Adam, AdamW, RMSprop
     double alpha           # RMSprop
+    double eta_minus       # Rprop: step size factors, and the step sizes' range
+    double eta_plus
+    double step_min
+    double step_max
+    double clip_norm       # > 0: the gradient's L2 norm is clipped to this first
+
+# A loss and its parameters (loss_and_delta, _losses.pxi).
+ctypedef struct LossConfig:
+    Py_ssize_t kind        # a Loss code
+    double delta           # huber: where the quadratic part ends
+    const double* q        # quantile: the n_q quantiles, taken in turn along a row
+    Py_ssize_t n_q
 
 # A product C(M x N) = A(M x K) B(K x N) with more multiply-adds than this goes to
 # BLAS; smaller ones run in the kernels' own tiled loop (nncore/csrc/gemm.h). The
@@ -196,14 +209,14 @@ cdef enum:
     _OPTIMIZER_PARALLEL_ABOVE = 65536
     # So is the gathering of a shuffled batch of more values than this.
     _GATHER_PARALLEL_ABOVE = 65536
-    # Networks with no layer wider than _LANES_MAX_WIDTH and no more than
-    # _LANES_MAX_INPUT inputs train in the feature-major layout (see fm_step).
+    # Networks with no layer wider than _FM_MAX_WIDTH and no more than
+    # _FM_MAX_INPUT inputs train in the feature-major layout (see fm_step).
     # Measured against the row-major one (benches of 15 networks, 1 thread): it
     # wins 1.03-1.9x on such networks in float32, 1.0-1.35x in float64 (where
     # only batches of 8 lost, 0.94x); a 32-wide input, whose every row the gather
     # scatters over 32 rows, lost 0.84-0.99x.
-    _LANES_MAX_WIDTH = 32
-    _LANES_MAX_INPUT = 16
+    _FM_MAX_WIDTH = 32
+    _FM_MAX_INPUT = 16
     # Rows ahead of the one being gathered whose prefetch is asked for.
     _GATHER_AHEAD = 8
     # A feature-major layer with at most this many units on one side takes its
@@ -227,12 +240,14 @@ cdef extern from *:
 
 include "_products.pxi"
 include "_activations.pxi"
+include "_dropout.pxi"
 include "_losses.pxi"
 include "_passes.pxi"
 include "_feature_major.pxi"
 include "_optimizers.pxi"
 include "_gather.pxi"
 include "_blocking.pxi"
+include "_checks.pxi"
 
 
 # --------------------------------------------------------------------------------
@@ -278,8 +293,8 @@ def feature_major(const Py_ssize_t[::1] sizes not None, dtype):
     return fm_layout(&sizes[0], sizes.shape[0] - 1)
 
 
-FM_MAX_WIDTH = _LANES_MAX_WIDTH
-FM_MAX_INPUT = _LANES_MAX_INPUT
+FM_MAX_WIDTH = _FM_MAX_WIDTH
+FM_MAX_INPUT = _FM_MAX_INPUT
 
 
 def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
@@ -304,57 +319,6 @@ def workspace_size(const Py_ssize_t[::1] sizes not None, Py_ssize_t rows):
     return n + gathered_size(rows, sizes[L])
 
 
-cdef int _check_net(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
-                    Py_ssize_t n_params) except -1:
-    cdef Py_ssize_t l, L = sizes.shape[0] - 1
-    if L < 1 or acts.shape[0] != L:
-        raise ValueError("kernel: sizes must have one entry more than acts")
-    for l in range(L + 1):
-        if sizes[l] < 1 or sizes[l] > 2147483647:
-            raise ValueError("kernel: layer sizes must be in [1, 2**31 - 1] (BLAS sizes)")
-    for l in range(L):
-        if acts[l] < 0 or acts[l] >= N_ACTIVATIONS:
-            raise ValueError(f"kernel: unknown activation code {acts[l]}")
-    if n_params != param_count(&sizes[0], L):
-        raise ValueError("kernel: parameter array length does not match the layer sizes")
-    return 0
-
-
-cdef int _check_targets(Py_ssize_t loss, Py_ssize_t n, Py_ssize_t K,
-                        const floating[:, ::1] T, const Py_ssize_t[::1] labels,
-                        const floating[::1] w, bint all_labels) except -1:
-    """The targets of n rows for an output of width K: exactly one of T (n x k
-    floats) and labels (n classes, cross_entropy only); w None or n weights.
-    ``all_labels``: check that every label is in range (train_batches checks the
-    rows it reads instead)."""
-    if loss < 0 or loss >= N_LOSSES:
-        raise ValueError(f"kernel: unknown loss code {loss}")
-    if (T is None) == (labels is None):
-        raise ValueError("kernel: give float targets or integer labels (one of them)")
-    if labels is not None:
-        if loss != CROSS_ENTROPY or labels.shape[0] != n:
-            raise ValueError("kernel: integer labels do not match the batch")
-        if all_labels and not _labels_in_range(labels, K):
-            raise ValueError("kernel: class label out of range")
-    else:
-        if T.shape[0] != n:
-            raise ValueError("kernel: targets do not match the batch")
-        if T.shape[1] != (K // 2 if loss == GAUSSIAN_NLL else K) or \
-                (loss == GAUSSIAN_NLL and K % 2):
-            raise ValueError("kernel: target width does not match the output")
-    if w is not None and w.shape[0] != n:
-        raise ValueError("kernel: sample_weight does not match the batch")
-    return 0
-
-
-cdef bint _labels_in_range(const Py_ssize_t[::1] labels, Py_ssize_t K) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(labels.shape[0]):
-        if labels[i] < 0 or labels[i] >= K:
-            return False
-    return True
-
-
 def forward(const floating[::1] params not None, const Py_ssize_t[::1] sizes not None,
             const Py_ssize_t[::1] acts not None, const floating[:, ::1] X not None,
             floating[:, ::1] out not None, floating[::1] work not None, Py_ssize_t cap):
@@ -376,7 +340,7 @@ def forward(const floating[::1] params not None, const Py_ssize_t[::1] sizes not
         while start < n:
             rows = min(cap, n - start)
             forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
-                         &work[0], cap)
+                         &work[0], cap, NULL, 0)
             memcpy(&out[start, 0], layer_A(&work[0], &sizes[0], L, cap, &acts[0], L),
                    rows * K * sizeof(floating))
             start += rows
@@ -385,49 +349,37 @@ def forward(const floating[::1] params not None, const Py_ssize_t[::1] sizes not
 def output_transform(Py_ssize_t loss, floating[:, ::1] out not None):
     """Map raw outputs to the loss's own space, in place.
 
-    cross_entropy: softmax rows; binary_cross_entropy: sigmoid; mse: unchanged;
-    gaussian_nll: the second half of each row (log variances s) becomes exp(s).
+    cross_entropy: softmax rows; binary_cross_entropy: sigmoid; gaussian_nll: the
+    second half of each row (log variances s) becomes exp(s); poisson: exp (the
+    rates); the others unchanged.
     """
-    cdef Py_ssize_t i, j, n = out.shape[0], K = out.shape[1]
-    cdef floating m
-    cdef double s
+    cdef Py_ssize_t n = out.shape[0], K = out.shape[1]
     if loss == GAUSSIAN_NLL and K % 2:
         raise ValueError("kernel: gaussian_nll needs an even output width")
+    if n == 0 or K == 0:
+        return
     with nogil:
-        for i in range(n):
-            if loss == CROSS_ENTROPY:
-                m = out[i, 0]
-                for j in range(1, K):
-                    if out[i, j] > m:
-                        m = out[i, j]
-                s = 0
-                for j in range(K):
-                    out[i, j] = exp(out[i, j] - m)
-                    s += out[i, j]
-                for j in range(K):
-                    out[i, j] = <floating>(out[i, j] / s)
-            elif loss == BINARY_CROSS_ENTROPY:
-                for j in range(K):
-                    out[i, j] = sigmoid(out[i, j])
-            elif loss == GAUSSIAN_NLL:
-                for j in range(K // 2, K):
-                    out[i, j] = exp(out[i, j])
+        transform_rows(loss, n, K, &out[0, 0])
 
 
 def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
                    const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
-                   Py_ssize_t loss, const floating[:, ::1] X not None,
-                   const floating[:, ::1] T, const Py_ssize_t[::1] labels,
-                   const floating[::1] sample_weight, floating[::1] work not None,
-                   Py_ssize_t cap, floating[:, ::1] out=None):
+                   Py_ssize_t loss, const double[::1] loss_params,
+                   const floating[:, ::1] X not None, const floating[:, ::1] T,
+                   const Py_ssize_t[::1] labels, const floating[::1] sample_weight,
+                   floating[::1] work not None, Py_ssize_t cap,
+                   floating[:, ::1] dX=None, floating[:, ::1] out=None):
     """Loss of the whole of X (weighted mean over rows) and, unless ``grads`` is
-    None, its gradient with respect to ``params`` written to ``grads`` (same layout).
+    None, its gradient with respect to ``params`` written to ``grads`` (same layout);
+    with ``dX`` (X's shape), its gradient with respect to X too.
 
-    Targets: ``T`` (n, k) floats or ``labels`` (n,) class indices, the other None.
+    ``loss_params``: the loss's parameters (see _loss_config), or None. Targets:
+    ``T`` (n, k) floats or ``labels`` (n,) class indices, the other None.
     ``sample_weight`` None means unit weights. Processed in chunks of ``cap`` rows;
-    chunk gradients are normalised by the total weight so that they add up.
-    ``out`` (n, sizes[-1]), unless None, receives the raw output of the same forward
-    pass (as ``forward`` writes it): an evaluation's loss and accuracy from one pass.
+    chunk gradients are normalised by the total weight so that they add up. The
+    network is taken as a deterministic function: no dropout. ``out`` (n,
+    sizes[-1]), unless None, receives the raw output of the same forward pass (as
+    ``forward`` writes it): an evaluation's loss and accuracy from one pass.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], K, start, rows
     cdef double norm = 0, total = 0
@@ -436,15 +388,19 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
     cdef const floating* wp
     cdef floating* A
     cdef bint want_grads = grads is not None, want_out = out is not None
+    cdef LossConfig lcfg
     _check_net(sizes, acts, params.shape[0])
     K = sizes[L]
     if X.shape[1] != sizes[0] or n < 1:
         raise ValueError("kernel: X does not match the first layer")
-    _check_targets(loss, n, K, T, labels, sample_weight, True)
+    _loss_config(loss, loss_params, K, &lcfg)
+    _check_targets(&lcfg, n, K, T, labels, sample_weight, True)
     if want_grads and grads.shape[0] != params.shape[0]:
         raise ValueError("kernel: grads does not match params")
     if want_out and (out.shape[0] != n or out.shape[1] != K):
         raise ValueError("kernel: out does not match X and the output layer")
+    if dX is not None and (dX.shape[0] != n or dX.shape[1] != sizes[0] or not want_grads):
+        raise ValueError("kernel: dX does not match X (or no grads to compute it with)")
     if cap < 1 or work.shape[0] < workspace_size(sizes, cap):
         raise ValueError("kernel: workspace too small")
     _ensure_blas(_may_use_blas(sizes, cap))
@@ -459,94 +415,44 @@ def loss_and_grads(const floating[::1] params not None, floating[::1] grads,
             lp = &labels[start] if labels is not None else NULL
             wp = &sample_weight[start] if sample_weight is not None else NULL
             forward_pass(&params[0], &sizes[0], &acts[0], L, &X[start, 0], rows,
-                         &work[0], cap)
+                         &work[0], cap, NULL, 0)
             A = layer_A(&work[0], &sizes[0], L, cap, &acts[0], L)
             if want_out:
                 memcpy(&out[start, 0], A, rows * K * sizeof(floating))
-            total += loss_and_delta(loss, rows, K, A, Tp, lp, wp, norm,
+            total += loss_and_delta(&lcfg, rows, K, A, Tp, lp, wp, norm,
                                     delta_buffer(&work[0], &sizes[0], L, cap, 0))
             if want_grads:
                 backward_pass(<floating*>&params[0], &grads[0], &sizes[0], &acts[0], L,
-                              &X[start, 0], rows, &work[0], cap, 1, NULL, 0, NULL, NULL)
+                              &X[start, 0], rows, &work[0], cap, 1, NULL, 0, NULL, NULL,
+                              NULL, &dX[start, 0] if dX is not None else NULL)
             start += rows
     return total
 
 
-cdef OptimizerConfig _optimizer_config(dict settings) except *:
-    """The OptimizerConfig of an optimizer's settings (``Optimizer._kernel_settings``):
-    the fields they name, the others 0 (fields their rule does not read)."""
-    cdef OptimizerConfig cfg
-    cdef dict fields
-    memset(&cfg, 0, sizeof(cfg))
-    fields = cfg                    # the struct as a dict: every field, all 0
-    unknown = set(settings) - set(fields)
-    if unknown:
-        raise ValueError(f"kernel: unknown optimizer settings {sorted(unknown)}")
-    fields.update(settings)
-    cfg = fields
-    if cfg.kind < 0 or cfg.kind >= N_OPTIMIZERS:
-        raise ValueError(f"kernel: unknown optimizer code {cfg.kind}")
-    return cfg
-
-
-cdef int _check_training(floating[::1] params, floating[::1] grads,
-                         const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] acts,
-                         Py_ssize_t loss, const floating[:, ::1] X,
-                         const floating[:, ::1] T, const Py_ssize_t[::1] labels,
-                         const floating[::1] w, const Py_ssize_t[::1] order,
-                         floating[::1] work, Py_ssize_t batch_size, Py_ssize_t first_batch,
-                         Py_ssize_t n_batches, const OptimizerConfig* cfg,
-                         floating[::1] state1, floating[::1] state2) except -1:
-    """train_batches's checks of every length and index its nogil code trusts."""
-    cdef Py_ssize_t n = X.shape[0], n_params = params.shape[0], K, i, src
-    cdef bint needs_state1 = cfg.kind != SGD or cfg.momentum != 0
-    _check_net(sizes, acts, n_params)
-    K = sizes[sizes.shape[0] - 1]
-    if X.shape[1] != sizes[0] or n < 1:
-        raise ValueError("kernel: X does not match the first layer")
-    _check_targets(loss, n, K, T, labels, w, False)
-    if grads.shape[0] != n_params:
-        raise ValueError("kernel: grads does not match params")
-    if needs_state1 and (state1 is None or state1.shape[0] != n_params):
-        raise ValueError("kernel: optimizer state 1 does not match params")
-    if cfg.kind != SGD and (state2 is None or state2.shape[0] != n_params):
-        raise ValueError("kernel: optimizer state 2 does not match params")
-    if batch_size < 1 or batch_size > 2147483647 or work.shape[0] < workspace_size(sizes, batch_size):
-        raise ValueError("kernel: workspace too small for the batch size")
-    if first_batch < 0 or n_batches < 0 or (first_batch + n_batches - 1) * batch_size >= n + batch_size:
-        raise ValueError("kernel: batch range outside the data")
-    if order is not None and order.shape[0] != n:
-        raise ValueError("kernel: order must be a permutation of the rows")
-    # Every row this call reads, and its label, must be in range: checked over this
-    # call's rows only, so the cost is proportional to the work done.
-    for i in range(first_batch * batch_size, min(n, (first_batch + n_batches) * batch_size)):
-        src = order[i] if order is not None else i
-        if src < 0 or src >= n:
-            raise ValueError("kernel: order holds an out-of-range row")
-        if labels is not None and (labels[src] < 0 or labels[src] >= K):
-            raise ValueError("kernel: class label out of range")
-    return 0
-
-
 def train_batches(floating[::1] params not None, floating[::1] grads not None,
                   const Py_ssize_t[::1] sizes not None, const Py_ssize_t[::1] acts not None,
-                  Py_ssize_t loss, const floating[:, ::1] X not None,
-                  const floating[:, ::1] T, const Py_ssize_t[::1] labels,
-                  const floating[::1] sample_weight, const Py_ssize_t[::1] order,
-                  floating[::1] work not None, Py_ssize_t batch_size,
-                  Py_ssize_t first_batch, Py_ssize_t n_batches, dict optimizer not None,
-                  floating[::1] state1, floating[::1] state2, Py_ssize_t step,
-                  double loss_sum=0, double weight_sum=0, double[::1] hits=None):
+                  Py_ssize_t loss, const double[::1] loss_params,
+                  const floating[:, ::1] X not None, const floating[:, ::1] T,
+                  const Py_ssize_t[::1] labels, const floating[::1] sample_weight,
+                  const Py_ssize_t[::1] order, floating[::1] work not None,
+                  Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t n_batches,
+                  dict optimizer not None, floating[::1] state1, floating[::1] state2,
+                  Py_ssize_t step, double loss_sum=0, double weight_sum=0, *,
+                  const double[::1] dropout=None, uint64_t seed=0,
+                  double[::1] hits=None):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
-    Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one may be shorter);
-    ``order`` None means rows in their stored order, read in place. Targets and
-    weights as in ``loss_and_grads``. Per batch: gather (and prefetch the next
-    batch) -> forward -> fused loss and output delta -> backward, each layer's
-    optimizer update (step number ``step + 1``, ``step + 2``, ...) following its
-    backward step. ``optimizer``: the update rule and hyperparameters
-    (``Optimizer._kernel_settings``); ``state1`` and ``state2`` its state arrays
-    (None where its rule has none).
+    Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one
+    may be shorter);
+    ``order`` None means rows in their stored order, read in place. The loss, its
+    parameters, targets and weights as in ``loss_and_grads``. Per batch: gather
+    (and prefetch the next batch) -> forward -> fused loss and output delta ->
+    backward, each layer's optimizer update (step number ``step + 1``, ``step + 2``,
+    ...) following its backward step. ``optimizer``: the update rule, its
+    hyperparameters and the gradient's clip norm (``Optimizer._kernel_args``);
+    ``state1`` and ``state2`` its state arrays (None where its rule has none).
+    ``dropout``: each layer's dropout rate (None: none), its masks drawn from
+    ``seed`` and the step number (_dropout.pxi).
 
     Returns ``(loss_sum, weight_sum, batches_done, steps_done, status)``: the given
     ``loss_sum`` plus, over finished batches, (batch loss x batch weight), the given
@@ -570,6 +476,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef double batch_loss, weight
     cdef int status = OK
     cdef OptimizerConfig cfg = _optimizer_config(optimizer)
+    cdef LossConfig lcfg
+    cdef Dropout drop
     cdef BatchSource src
     cdef const floating* Xb
     cdef const floating* Tb
@@ -579,8 +487,12 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef floating* s2
     cdef bint prefetch
     cdef double* hits_p = NULL
-    _check_training(params, grads, sizes, acts, loss, X, T, labels, sample_weight, order,
-                    work, batch_size, first_batch, n_batches, &cfg, state1, state2)
+    _loss_config(loss, loss_params, sizes[L], &lcfg)
+    _check_training(params, grads, sizes, acts, &lcfg, X, T, labels, sample_weight,
+                    order, work, batch_size, first_batch, n_batches, &cfg, state1, state2,
+                    dropout)
+    drop.rates = &dropout[0] if dropout is not None else NULL
+    drop.seed = seed
     if hits is not None:
         if hits.shape[0] < 1:
             raise ValueError("kernel: hits must hold one value")
@@ -616,10 +528,10 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 # undefined, and the batch carries no information. Skip it.
                 done += 1
                 continue
-            batch_loss = train_step(&params[0], &grads[0], &sizes[0], &acts[0], L, loss,
+            batch_loss = train_step(&params[0], &grads[0], &sizes[0], &acts[0], L, &lcfg,
                                     fm, Xb, rows, Tb, src.kt, lb, wb, weight,
                                     &work[0], cap, &cfg, step + steps + 1, s1, s2,
-                                    hits_p)
+                                    &drop if dropout is not None else NULL, hits_p)
             if not isfinite(batch_loss):
                 status = NONFINITE_LOSS
                 break
@@ -650,7 +562,7 @@ def matmul_into(const floating[:, ::1] A not None, const floating[:, ::1] B not 
         raise ValueError("matmul_into: empty operand or unknown path")
     dtype = "float32" if floating is float else "float64"
     import numpy
-    scratch = numpy.zeros(NN_GEMM_PACK_SIZE(N), dtype=dtype)
+    scratch = numpy.empty(NN_GEMM_PACK_SIZE(N), dtype=dtype)   # (written before read)
     _ensure_blas(path == 2 or (path == 0 and <double>M * N * K > <double>NN_BLAS_ABOVE))
     with nogil:
         gemm_path(path, trans_a, trans_b, M, N, K, &A[0, 0], &B[0, 0],
@@ -681,6 +593,7 @@ def shuffle_into(Py_ssize_t[::1] order not None, const uint32_t[::1] draws not N
             order[j] = tmp
 
 
+include "_predict.pxi"
 
 # The def entry points of data-parallel training (grad_sums, apply_gradient) and of
 # training K networks at once (train_many).

@@ -52,16 +52,83 @@ cdef double mse_and_delta(Py_ssize_t rows, Py_ssize_t K, const floating* out,
     return (total0 + total1) / norm
 
 
-cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
+cdef inline Py_ssize_t target_width(const LossConfig* loss, Py_ssize_t K) noexcept nogil:
+    """Columns of a target row for an output of K columns: K/2 for gaussian_nll (K/2
+    means, K/2 log variances), K/m for m quantiles, else K."""
+    if loss.kind == GAUSSIAN_NLL:
+        return K // 2
+    if loss.kind == QUANTILE:
+        return K // loss.n_q
+    return K
+
+
+cdef double elementwise_and_delta(const LossConfig* loss, Py_ssize_t rows, Py_ssize_t K,
+                                  const floating* out, const floating* T,
+                                  const floating* w, double norm,
+                                  floating* delta) noexcept nogil:
+    """loss_and_delta for the losses that are a mean over the output's elements of a
+    function of one output z and its target t: mae |z - t|; huber (delta c) 0.5 d^2
+    for |d| <= c, else c (|d| - c/2), d = z - t; poisson exp(z) - t z (z the log
+    rate); quantile q max(t - z, 0) + (1 - q) max(z - t, 0), with the m quantiles of
+    ``loss.q`` taken in turn along the row (output column j: quantile q[j % m] of
+    target column j // m). A gradient that jumps at d = 0 is 0 there."""
+    cdef Py_ssize_t i, j, m = loss.n_q, kt = target_width(loss, K)
+    cdef double total = 0, row, wi = 1.0, scale
+    cdef floating z, t, d, ad, e, g, q
+    cdef floating c = <floating>loss.delta, zero = 0, one = 1
+    cdef const floating* o
+    cdef const floating* tr
+    cdef floating* dr
+    for i in range(rows):
+        o = out + i * K
+        tr = T + i * kt
+        dr = delta + i * K
+        if w != NULL:
+            wi = w[i]
+        scale = wi / (K * norm)
+        row = 0
+        for j in range(K):
+            z = o[j]
+            if loss.kind == QUANTILE:
+                t = tr[j // m]
+                q = <floating>loss.q[j % m]
+                d = t - z
+                row += q * d if d >= 0 else (q - one) * d
+                g = -q if d > 0 else (one - q if d < 0 else zero)
+            elif loss.kind == POISSON:
+                t = tr[j]
+                e = exp(z)
+                row += e - t * z
+                g = e - t
+            else:
+                t = tr[j]
+                d = z - t
+                ad = fabs(d)
+                if loss.kind == MAE:
+                    row += ad
+                    g = one if d > 0 else (-one if d < 0 else zero)
+                elif ad <= c:
+                    row += <floating>0.5 * d * d
+                    g = d
+                else:
+                    row += c * (ad - <floating>0.5 * c)
+                    g = c if d > 0 else -c
+            dr[j] = <floating>(scale * g)
+        total += wi * (row / K)
+    return total / norm
+
+
+cdef double loss_and_delta(const LossConfig* loss, Py_ssize_t rows, Py_ssize_t K,
                            const floating* out, const floating* T,
                            const Py_ssize_t* labels, const floating* w, double norm,
                            floating* delta) noexcept nogil:
     """Return sum_i w_i l_i / norm and write delta = d(that)/d(out).
 
     out is rows x K (the last layer's output; for gaussian_nll K = 2k: means, then log
-    variances). T is rows x k float targets (probability rows for cross_entropy) or NULL
-    when ``labels`` (rows integer classes) is given. w is NULL for unit weights. ``norm``
-    is the sum of the weights of the whole batch, so that chunks add up.
+    variances). T is rows x target_width float targets (probability rows for
+    cross_entropy) or NULL when ``labels`` (rows integer classes) is given. w is NULL
+    for unit weights. ``norm`` is the sum of the weights of the whole batch, so that
+    chunks add up.
     """
     cdef Py_ssize_t i, j, k
     cdef double total = 0, row, wi, scale, m, s, lse, tsum
@@ -69,14 +136,17 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
     cdef const floating* o
     cdef const floating* tr
     cdef floating* dr
-    if loss == MSE:
+    if loss.kind == MSE:
         return mse_and_delta(rows, K, out, T, w, norm, delta)
+    if loss.kind == MAE or loss.kind == HUBER or loss.kind == POISSON or \
+            loss.kind == QUANTILE:
+        return elementwise_and_delta(loss, rows, K, out, T, w, norm, delta)
     for i in range(rows):
         o = out + i * K
         dr = delta + i * K
         wi = w[i] if w != NULL else 1.0
         row = 0
-        if loss == BINARY_CROSS_ENTROPY:
+        if loss.kind == BINARY_CROSS_ENTROPY:
             tr = T + i * K
             scale = wi / (K * norm)
             for j in range(K):
@@ -92,7 +162,7 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
                             + nn_log1p_unit_f64(nn_exp_neg_f64(-fabs(z))))
                 dr[j] = <floating>(scale * (sigmoid(z) - t))
             row /= K
-        elif loss == CROSS_ENTROPY:
+        elif loss.kind == CROSS_ENTROPY:
             # Max, exps and their sum in the outputs' precision (in double, each
             # class would cost conversions); exp(o_j - m) is kept in the delta row:
             # softmax_j is that over s, which saves a second exp per class.
@@ -128,7 +198,7 @@ cdef double loss_and_delta(Py_ssize_t loss, Py_ssize_t rows, Py_ssize_t K,
                     row += tr[j] * (lse - o[j])
                 for j in range(K):
                     dr[j] = <floating>(scale * (dr[j] / s * tsum - tr[j]))
-        elif loss == GAUSSIAN_NLL:
+        elif loss.kind == GAUSSIAN_NLL:
             k = K // 2
             tr = T + i * k
             scale = wi / (k * norm)

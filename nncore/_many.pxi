@@ -30,13 +30,15 @@ cdef int _many_pointers(list arrays, Py_ssize_t K, Py_ssize_t length, floating**
 def train_many(list params not None, list grads not None, list state1 not None,
                list state2 not None, const Py_ssize_t[::1] sizes not None,
                const Py_ssize_t[::1] acts not None, Py_ssize_t loss,
-               const floating[:, ::1] X not None, const floating[:, ::1] T,
+               const double[::1] loss_params, const floating[:, ::1] X not None,
+               const floating[:, ::1] T,
                const Py_ssize_t[::1] labels, const floating[::1] sample_weight,
                const Py_ssize_t[::1] order, floating[::1] work not None,
                Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t n_batches,
                list optimizers not None, Py_ssize_t[::1] steps not None,
                Py_ssize_t[::1] active not None, double[::1] loss_sums not None,
-               double[::1] weight_sums not None, double[::1] hits):
+               double[::1] weight_sums not None, double[::1] hits,
+               list dropout not None, const uint64_t[::1] seeds not None):
     """train_batches for K networks of the same layer sizes, activations and loss, on
     the same batches: each batch is loaded once (load_batch), then each active network
     takes train_step on it, as train_batches would (the same passes in the same
@@ -50,7 +52,8 @@ def train_many(list params not None, list grads not None, list state1 not None,
     the batch weights of its finished batches, ``hits[k]`` (unless ``hits`` is None)
     their weighted rows classified right (as train_batches counts them), and
     ``active[k]`` is 1 while it
-    trains: a batch whose loss is not finite sets it to -1 - (that batch's index)
+    trains (``dropout[k]``: network k's dropout rates or None, its masks drawn from
+    ``seeds[k]``, as train_batches takes them): a batch whose loss is not finite sets it to -1 - (that batch's index)
     and leaves the network as before that batch; other networks are skipped.
 
     Returns the number of batches finished (all of them, unless the data ends).
@@ -66,6 +69,9 @@ def train_many(list params not None, list grads not None, list state1 not None,
     cdef const Py_ssize_t* lb
     cdef const floating* wb
     cdef OptimizerConfig* cfg = NULL
+    cdef Dropout* drop = NULL
+    cdef LossConfig lcfg
+    cdef const double[::1] rates
     cdef floating** P = NULL
     cdef floating** G
     cdef floating** S1
@@ -75,18 +81,22 @@ def train_many(list params not None, list grads not None, list state1 not None,
     cdef double* hits_p = NULL
     if Kn < 1 or len(optimizers) != Kn or steps.shape[0] != Kn or \
             active.shape[0] != Kn or loss_sums.shape[0] != Kn or \
-            weight_sums.shape[0] != Kn or (hits is not None and hits.shape[0] != Kn):
+            weight_sums.shape[0] != Kn or (hits is not None and hits.shape[0] != Kn) or \
+            len(dropout) != Kn or seeds.shape[0] != Kn:
         raise ValueError("kernel: per-network arguments must have one entry per network")
     if hits is not None:
         hits_p = &hits[0]
     P = <floating**>malloc(4 * Kn * sizeof(floating*))
     cfg = <OptimizerConfig*>malloc(Kn * sizeof(OptimizerConfig))
-    if P == NULL or cfg == NULL:
+    drop = <Dropout*>malloc(Kn * sizeof(Dropout))
+    if P == NULL or cfg == NULL or drop == NULL:
         free(P)
         free(cfg)
+        free(drop)
         raise MemoryError("kernel: the networks' tables")
     G, S1, S2 = P + Kn, P + 2 * Kn, P + 3 * Kn
     try:
+        _loss_config(loss, loss_params, sizes[L], &lcfg)
         _many_pointers(params, Kn, n_params, P, "params")
         _many_pointers(grads, Kn, n_params, G, "grads")
         _many_pointers(state1, Kn, n_params, S1, "state1")
@@ -96,11 +106,20 @@ def train_many(list params not None, list grads not None, list state1 not None,
             if cfg[k].kind != cfg[0].kind:
                 raise ValueError("kernel: the networks' optimizers differ in update rule")
             p_k, g_k, s1_k, s2_k = params[k], grads[k], state1[k], state2[k]
+            rates = dropout[k]
+            if rates is not None and rates.shape[0] != L:
+                raise ValueError(f"kernel: dropout[{k}] must hold one rate per layer")
+            if rates is not None:
+                for b in range(L):
+                    if not 0 <= rates[b] < 1:
+                        raise ValueError(f"kernel: dropout[{k}] rates must be in [0, 1)")
+            drop[k].rates = &rates[0] if rates is not None else NULL
+            drop[k].seed = seeds[k]
             if k == 0:
                 # every check train_batches makes, the data's included
-                _check_training(p_k, g_k, sizes, acts, loss, X, T, labels,
+                _check_training(p_k, g_k, sizes, acts, &lcfg, X, T, labels,
                                 sample_weight, order, work, batch_size, first_batch,
-                                n_batches, &cfg[k], s1_k, s2_k)
+                                n_batches, &cfg[k], s1_k, s2_k, rates)
             elif p_k.shape[0] != n_params or g_k.shape[0] != n_params or (
                     (cfg[k].kind != SGD or cfg[k].momentum != 0) and S1[k] == NULL) or (
                     cfg[k].kind != SGD and S2[k] == NULL):
@@ -135,10 +154,12 @@ def train_many(list params not None, list grads not None, list state1 not None,
                 for k in range(Kn):
                     if active[k] != 1:
                         continue
-                    batch_loss = train_step(P[k], G[k], &sizes[0], &acts[0], L, loss, fm,
+                    batch_loss = train_step(P[k], G[k], &sizes[0], &acts[0], L, &lcfg, fm,
                                             Xb, rows, Tb, src.kt, lb, wb, weight,
                                             &work[0], cap, &cfg[k], steps[k] + 1, S1[k],
-                                            S2[k], hits_p + k if hits_p != NULL else NULL)
+                                            S2[k],
+                                            &drop[k] if drop[k].rates != NULL else NULL,
+                                            hits_p + k if hits_p != NULL else NULL)
                     if not isfinite(batch_loss):
                         active[k] = -1 - b
                         continue
@@ -148,4 +169,5 @@ def train_many(list params not None, list grads not None, list state1 not None,
     finally:
         free(P)
         free(cfg)
+        free(drop)
     return done

@@ -30,8 +30,9 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
                           floating* s2) noexcept nogil:
     """One update of step number t (1-based), PyTorch's rules (see reference.py).
 
-    s1 is SGD's momentum buffer, Adam's first moment or RMSprop's momentum buffer;
-    s2 is Adam's second moment or RMSprop's square average. Arithmetic in the
+    s1 is SGD's momentum buffer, Adam's first moment, RMSprop's momentum buffer or
+    Rprop's previous gradient; s2 is Adam's second moment, RMSprop's square average
+    or Rprop's step sizes. Arithmetic in the
     parameters' own precision, like PyTorch; one branch-free loop per case, so each
     vectorizes.
     """
@@ -98,3 +99,33 @@ cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n
                 g = grad[i] + wd * p[i]
                 s2[i] = alpha * s2[i] + one_minus_alpha * g * g
                 p[i] -= lr * g / (fsqrt(s2[i]) + eps)
+    elif cfg.kind == RPROP:
+        rprop_range(cfg, t, n, p, grad, s1, s2)
+
+
+cdef void rprop_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
+                      floating* p, const floating* grad, floating* prev,
+                      floating* step) noexcept nogil:
+    """Rprop's update (PyTorch's rule; no weight decay): s = g prev; the step size
+    is multiplied by eta_plus (s > 0), eta_minus (s < 0) or 1 (s = 0) and clamped to
+    [step_min, step_max]; where s < 0 the gradient counts as 0; p -= sign(g) step;
+    prev = g. The step sizes start at lr, the previous gradient at 0 (step t = 1)."""
+    cdef Py_ssize_t i
+    cdef floating g, s, size
+    cdef floating eta_minus = <floating>cfg.eta_minus, eta_plus = <floating>cfg.eta_plus
+    cdef floating step_min = <floating>cfg.step_min, step_max = <floating>cfg.step_max
+    cdef floating one = 1, zero = 0
+    if t == 1:
+        for i in range(n):
+            prev[i] = 0
+            step[i] = <floating>cfg.lr
+    for i in range(n):
+        g = grad[i]
+        s = g * prev[i]
+        size = step[i] * (eta_plus if s > 0 else (eta_minus if s < 0 else one))
+        size = min(max(size, step_min), step_max)
+        step[i] = size
+        if s < 0:
+            g = 0
+        p[i] -= size * (one if g > 0 else (-one if g < 0 else zero))
+        prev[i] = g

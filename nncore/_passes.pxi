@@ -44,6 +44,17 @@ cdef inline floating* layer_A(floating* work, const Py_ssize_t* sizes, Py_ssize_
     return Z if in_place(acts[l - 1]) else Z + cap * sizes[l]
 
 
+cdef inline floating* layer_out(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
+                                Py_ssize_t cap, const Py_ssize_t* acts,
+                                const Dropout* drop, Py_ssize_t l) noexcept nogil:
+    """What layer l passes on: A_l, or with dropout A_l's dropped copy, kept in Z_l's
+    second half (free when A_l overwrote Z_l; A_l itself for gelu, which takes f'
+    from Z_l), so that A_l stays for f_l'."""
+    if dropped(drop, l):
+        return layer_Z(work, sizes, L, cap, l) + cap * sizes[l]
+    return layer_A(work, sizes, L, cap, acts, l)
+
+
 cdef inline floating* delta_buffer(floating* work, const Py_ssize_t* sizes, Py_ssize_t L,
                                    Py_ssize_t cap, Py_ssize_t which) noexcept nogil:
     """Delta buffer 0 or 1 (cap x the widest layer), after the layers' buffers."""
@@ -95,8 +106,11 @@ cdef inline Py_ssize_t gathered_size(Py_ssize_t cap, Py_ssize_t K) noexcept nogi
 
 cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
                        const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
-                       Py_ssize_t rows, floating* work, Py_ssize_t cap) noexcept nogil:
-    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (rows x sizes[0])."""
+                       Py_ssize_t rows, floating* work, Py_ssize_t cap,
+                       const Dropout* drop, Py_ssize_t t) noexcept nogil:
+    """A_l = f_l(A_{l-1} W_l + b_l) for l = 1..L; A_0 = X (rows x sizes[0]). With
+    ``drop`` (training; else NULL), a layer's output is dropped out with step t's
+    masks before it goes on (layer_out)."""
     cdef Py_ssize_t l, fi, fo
     cdef const floating* A_prev = X
     cdef const floating* W = params
@@ -110,7 +124,9 @@ cdef void forward_pass(const floating* params, const Py_ssize_t* sizes,
         matmul(False, False, rows, fo, fi, A_prev, W, 0, Z,
                gemm_scratch(work, sizes, L, cap))
         bias_activation(acts[l - 1], rows, fo, W + fi * fo, Z, A)
-        A_prev = A
+        if dropped(drop, l):
+            dropout_apply(drop, l, t, rows, fo, fo, 1, A, Z + cap * fo)
+        A_prev = layer_out(work, sizes, L, cap, acts, drop, l)
         W += fi * fo + fo
 
 
@@ -118,18 +134,22 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
                         const Py_ssize_t* acts, Py_ssize_t L, const floating* X,
                         Py_ssize_t rows, floating* work, Py_ssize_t cap,
                         floating beta, const OptimizerConfig* cfg, Py_ssize_t t,
-                        floating* state1, floating* state2) noexcept nogil:
+                        floating* state1, floating* state2, const Dropout* drop,
+                        floating* dX) noexcept nogil:
     """Gradients from the output delta (in delta buffer 0, dLoss/dA_L).
 
     For l = L..1: delta_l = dLoss/dA_l * f_l'(Z_l); dW_l = A_{l-1}^T delta_l;
-    db_l = sum_rows delta_l; dLoss/dA_{l-1} = delta_l W_l^T (for l > 1). With beta = 1
-    the gradients are added to ``grads``.
+    db_l = sum_rows delta_l; dLoss/dA_{l-1} = delta_l W_l^T (for l > 1, and into dX,
+    rows x sizes[0], for l = 1 when dX is not NULL). With beta = 1 the gradients are
+    added to ``grads``. With ``drop``, dLoss/dA_l is first masked as forward_pass
+    masked A_l.
 
     With an optimizer ``cfg`` (else NULL), layer l's parameters take update number t
     as soon as dLoss/dA_{l-1}, the last use of W_l, is done: the same arithmetic as
     one pass after the backward pass (the update is elementwise), but the layer's
     gradient is still in cache, and the first layer, updated last, is in cache for
-    the next batch's forward pass.
+    the next batch's forward pass. Not when the gradient is to be clipped: that
+    needs all of it first (clip_and_update).
     """
     cdef Py_ssize_t l, fi, fo, off
     cdef Py_ssize_t which = 0
@@ -139,14 +159,17 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
     cdef floating* db
     cdef const floating* A_prev
     cdef floating* scratch = gemm_scratch(work, sizes, L, cap)
+    cdef bint update = cfg != NULL and cfg.clip_norm == 0
     off = param_count(sizes, L)
     for l in range(L, 0, -1):
         fi = sizes[l - 1]
         fo = sizes[l]
         off -= fi * fo + fo
+        if dropped(drop, l):
+            dropout_apply(drop, l, t, rows, fo, fo, 1, D, D)
         activation_backward(acts[l - 1], rows * fo, layer_Z(work, sizes, L, cap, l),
                             layer_A(work, sizes, L, cap, acts, l), D)
-        A_prev = X if l == 1 else layer_A(work, sizes, L, cap, acts, l - 1)
+        A_prev = X if l == 1 else layer_out(work, sizes, L, cap, acts, drop, l - 1)
         dW = grads + off
         db = dW + fi * fo
         matmul(True, False, fi, fo, rows, A_prev, D, beta, dW, scratch)
@@ -159,21 +182,45 @@ cdef void backward_pass(floating* params, floating* grads, const Py_ssize_t* siz
             D_next = delta_buffer(work, sizes, L, cap, which)
             matmul(False, True, rows, fi, fo, D, params + off, 0, D_next, scratch)
             D = D_next
-        if cfg != NULL:
+        elif dX != NULL:
+            matmul(False, True, rows, fi, fo, D, params + off, 0, dX, scratch)
+        if update:
             optimizer_step(cfg, t, fi * fo + fo, params + off, grads + off,
                            state1 + off if state1 != NULL else NULL,
                            state2 + off if state2 != NULL else NULL)
 
 
+cdef void clip_and_update(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
+                          floating* params, floating* grads, floating* state1,
+                          floating* state2) noexcept nogil:
+    """Update number t of all n parameters from a clipped gradient, as
+    torch.nn.utils.clip_grad_norm_ clips it: grads *= c / (norm + 1e-6) when that
+    factor is below 1, c = cfg.clip_norm, norm = the L2 norm of all n gradients
+    (summed in double)."""
+    cdef Py_ssize_t i
+    cdef double total = 0, factor
+    cdef floating f
+    for i in range(n):
+        total += <double>grads[i] * grads[i]
+    factor = cfg.clip_norm / (sqrt(total) + 1e-6)
+    if factor < 1:
+        f = <floating>factor
+        for i in range(n):
+            grads[i] *= f
+    optimizer_step(cfg, t, n, params, grads, state1, state2)
+
+
 cdef double train_step(floating* params, floating* grads, const Py_ssize_t* sizes,
-                       const Py_ssize_t* acts, Py_ssize_t L, Py_ssize_t loss, bint feature_major,
-                       const floating* X, Py_ssize_t rows, const floating* T,
+                       const Py_ssize_t* acts, Py_ssize_t L, const LossConfig* loss,
+                       bint feature_major, const floating* X, Py_ssize_t rows,
+                       const floating* T,
                        Py_ssize_t kt, const Py_ssize_t* labels, const floating* w,
                        double weight, floating* work, Py_ssize_t cap,
                        const OptimizerConfig* cfg, Py_ssize_t t, floating* state1,
-                       floating* state2, double* hits) noexcept nogil:
+                       floating* state2, const Dropout* drop, double* hits) noexcept nogil:
     """One optimizer step (number t) on one batch of ``rows`` rows (see load_batch):
-    forward, the fused loss and output delta, backward with each layer's update.
+    forward (with dropout, ``drop`` not NULL), the fused loss and output delta,
+    backward with each layer's update (or, with clipping, clip_and_update after it).
 
     ``weight``: the batch's sum of weights, by which its loss is normalised. Feature-
     major (``feature_major``), the batch is already in the workspace (X unused). Returns the
@@ -184,15 +231,19 @@ cdef double train_step(floating* params, floating* grads, const Py_ssize_t* size
     cdef double batch_loss
     cdef floating* out
     if feature_major:
-        return fm_step(params, grads, sizes, acts, L, loss, rows, work, cap, T, kt,
-                          labels, w, weight, cfg, t, state1, state2, hits)
-    forward_pass(params, sizes, acts, L, X, rows, work, cap)
-    out = layer_A(work, sizes, L, cap, acts, L)
-    batch_loss = loss_and_delta(loss, rows, sizes[L], out, T, labels, w, weight,
-                                delta_buffer(work, sizes, L, cap, 0))
-    if isfinite(batch_loss):
-        if hits != NULL:
-            hits[0] += batch_hits(loss, rows, sizes[L], out, sizes[L], 1, T, kt, labels, w)
-        backward_pass(params, grads, sizes, acts, L, X, rows, work, cap, 0, cfg, t, state1,
-                      state2)
+        batch_loss = fm_step(params, grads, sizes, acts, L, loss, rows, work, cap, T,
+                             kt, labels, w, weight, cfg, t, state1, state2, drop, hits)
+    else:
+        forward_pass(params, sizes, acts, L, X, rows, work, cap, drop, t)
+        out = layer_out(work, sizes, L, cap, acts, drop, L)
+        batch_loss = loss_and_delta(loss, rows, sizes[L], out, T, labels, w, weight,
+                                    delta_buffer(work, sizes, L, cap, 0))
+        if isfinite(batch_loss):
+            if hits != NULL:
+                hits[0] += batch_hits(loss.kind, rows, sizes[L], out, sizes[L], 1, T, kt,
+                                      labels, w)
+            backward_pass(params, grads, sizes, acts, L, X, rows, work, cap, 0, cfg, t,
+                          state1, state2, drop, NULL)
+    if isfinite(batch_loss) and cfg.clip_norm > 0:
+        clip_and_update(cfg, t, param_count(sizes, L), params, grads, state1, state2)
     return batch_loss

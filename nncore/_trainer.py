@@ -46,7 +46,7 @@ def _check_optimizer(network, optimizer):
         optimizer = optimizer_from_name(optimizer)
     if not isinstance(optimizer, Optimizer):
         raise TypeError("optimizer must be an nncore optimizer (SGD, Adam, AdamW, "
-                        "RMSprop), the name of one, or None; got "
+                        "RMSprop, Rprop), the name of one, or None; got "
                         f"{type(optimizer).__name__}")
     optimizer._check()
     return optimizer
@@ -62,7 +62,8 @@ class Trainer:
 
     def __init__(self, network, X, y, epochs=1, batch_size=32, optimizer=None,
                  shuffle=True, sample_weight=None, class_weight=None,
-                 validation_data=None, validation_split=0.0, callbacks=None, verbose=0):
+                 validation_data=None, validation_split=0.0, callbacks=None, verbose=0,
+                 clip_norm=None):
         self.net = network
         self.epochs = _validation.check_int(epochs, "epochs", 0)
         batch_size = _validation.check_int(batch_size, "batch_size", 1)
@@ -70,6 +71,8 @@ class Trainer:
         self.verbose = check_verbose(verbose)
         self.callbacks = _check_callbacks(callbacks)
         self.optimizer = _check_optimizer(network, optimizer)
+        self.clip_norm = None if clip_norm is None else _validation.check_float(
+            clip_norm, "clip_norm", low=0, low_open=True)
         self.rows, self.val = fit_rows(network, X, y, sample_weight, class_weight,
                                        validation_data, validation_split)
         self.n = self.rows.n
@@ -145,6 +148,7 @@ class Trainer:
         self.optimizer._check()
         self.lr = self.optimizer.lr
         self.settings, self.s1, self.s2 = self.optimizer._kernel_args()
+        self.settings["clip_norm"] = self.clip_norm or 0.0
 
     def _train(self):
         net, callbacks = self.net, self.callbacks
@@ -260,9 +264,10 @@ class Trainer:
         batches done, status)."""
         net, rows, opt = self.net, self.rows, self.optimizer
         loss_sum, weight_sum, done, steps, status = _kernels.train_batches(
-            net._flat, net._grads, net._sizes, net._acts, net._loss_code, rows.X, rows.T,
-            rows.labels, rows.w, order, self.work, self.B, first, count, self.settings,
-            self.s1, self.s2, opt.step, loss_sum, weight_sum, self.hits)
+            net._flat, net._grads, net._sizes, net._acts, net._loss_code,
+            net._loss_params, rows.X, rows.T, rows.labels, rows.w, order, self.work,
+            self.B, first, count, self.settings, self.s1, self.s2, opt.step, loss_sum,
+            weight_sum, dropout=net._dropout, seed=net._dropout_seed, hits=self.hits)
         opt.step += steps
         return loss_sum, weight_sum, done, status
 

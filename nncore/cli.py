@@ -1,5 +1,5 @@
-"""The ``nncore`` command: train a network on a built-in data set, or describe a saved
-one.
+"""The ``nncore`` command: train a network on a built-in data set or a CSV file,
+predict with a model trained on a CSV file, or describe a saved one.
 
 ::
 
@@ -7,12 +7,17 @@ one.
     python -m nncore train --dataset digits --epochs 20 --optimizer sgd --lr 0.05
     python -m nncore train --out model.npz      # ... and save the trained network
     python -m nncore info model.npz             # describe a saved network
+    python -m nncore train data.csv --target species --out model.npz
+    python -m nncore predict model.npz new.csv --out predictions.csv
 
-``train`` prints the training loss after every epoch (and the test accuracy, where the
-data set has a held-out part), then the final train and test accuracy and the time
-spent in ``fit``. Exit status: 0 on success; 2 for a bad argument, whether argparse or
-nncore itself (a ``ValueError``/``TypeError``) rejects it; 1 when training fails (the
-loss diverged, a data set's optional package is missing); 130 on Ctrl-C.
+The CSV mode of ``train`` and the ``predict`` command live in nncore/_cli_csv.py.
+
+On a built-in data set, ``train`` prints the training loss after every epoch (and the
+test accuracy, where the data set has a held-out part), then the final train and test
+accuracy and the time spent in ``fit``. Exit status: 0 on success; 2 for a bad
+argument, whether argparse or nncore itself (a ``ValueError``/``TypeError``) rejects
+it; 1 when training fails (the loss diverged, a data set's optional package is
+missing); 130 on Ctrl-C.
 """
 import argparse
 import inspect
@@ -21,6 +26,7 @@ import sys
 
 import numpy as np
 
+from . import _cli_csv
 from .callbacks import Callback
 
 PROG = "nncore"
@@ -38,11 +44,18 @@ DATASET_DEFAULTS = {
 COMMAND_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 1e-1}
 
 
+def _per_batch(optimizers):
+    """The optimizers that take a learning rate (all but the full-batch LBFGS)."""
+    return [name for name, cls in optimizers.items()
+            if "lr" in inspect.signature(cls).parameters]
+
+
 def _optimizer_lr(name):
     """The learning rate the command uses for optimizer ``name`` by default."""
     from .optimizers import OPTIMIZERS
 
-    return COMMAND_LR.get(name, inspect.signature(OPTIMIZERS[name]).parameters["lr"].default)
+    default = inspect.signature(OPTIMIZERS[name]).parameters["lr"].default
+    return COMMAND_LR.get(name, default)
 
 
 class CommandError(Exception):
@@ -84,7 +97,7 @@ def build_parser():
         f"{name}: {','.join(map(str, d['hidden'])) or 'none'} {d['activation']}, "
         f"{d['epochs']} epochs, batch {d['batch_size']}"
         for name, d in DATASET_DEFAULTS.items())
-    lrs = ", ".join(f"{name} {_optimizer_lr(name):g}" for name in OPTIMIZERS)
+    lrs = ", ".join(f"{name} {_optimizer_lr(name):g}" for name in _per_batch(OPTIMIZERS))
     train = commands.add_parser(
         "train", help="train a network on a built-in data set",
         description="Train a dense network on a built-in data set, printing the loss "
@@ -104,7 +117,7 @@ def build_parser():
                             "for no hidden layer (default: per data set)")
     train.add_argument("--activation", choices=list(ACTIVATIONS),
                        help="activation of the hidden layers (default: per data set)")
-    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
+    train.add_argument("--optimizer", choices=_per_batch(OPTIMIZERS), default="adam",
                        help="default: adam")
     train.add_argument("--lr", type=float, metavar="X",
                        help="learning rate (default: per optimizer)")
@@ -119,6 +132,8 @@ def build_parser():
                        help="print every K-th epoch, and the last (default: 1)")
     train.set_defaults(run=_train)
     _add_model_commands(commands, train)
+    _cli_csv.add_train_arguments(train)
+    _cli_csv.add_predict_parser(commands)
     return parser
 
 
@@ -159,6 +174,8 @@ class _EpochReport(Callback):
 def _train(args):
     import nncore
 
+    if _cli_csv.demo_defaults(args):
+        return _cli_csv.train_command(args)
     defaults = DATASET_DEFAULTS[args.dataset]
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size

@@ -50,6 +50,7 @@ from ._progress import check_verbose
 from ._trainer import Trainer
 from ._training import epoch_order
 from .history import TrainingDiverged
+from .optimizers import LBFGS
 
 __all__ = ["fit_distributed", "shard_rows"]
 
@@ -102,7 +103,7 @@ def shard_rows(n_samples, rank, size, batch_size=32, shuffle=True):
 def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
                     shuffle=True, sample_weight=None, class_weight=None,
                     validation_data=None, validation_split=0.0, callbacks=None,
-                    verbose=0):
+                    verbose=0, clip_norm=None):
     """Train ``net`` by synchronous data-parallel SGD over the ranks of ``comm``;
     ``net.fit(..., comm=comm)`` calls this.
 
@@ -138,6 +139,9 @@ def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
         ``val_accuracy`` are over all of them.
     verbose : {0, 1, 2}
         Rank 0 reports; the others print nothing.
+    clip_norm : float, optional
+        As in ``Network.fit``: the summed (global batch's) gradient is clipped.
+        ``LBFGS``, a full-batch method, is refused with a communicator.
 
     Returns
     -------
@@ -161,7 +165,7 @@ def fit_distributed(net, X, y, comm, epochs=1, batch_size=32, optimizer=None,
         net, comm, MPI, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
         shuffle=shuffle, sample_weight=sample_weight, class_weight=class_weight,
         validation_data=validation_data, validation_split=validation_split,
-        callbacks=callbacks, verbose=verbose))
+        callbacks=callbacks, verbose=verbose, clip_norm=clip_norm))
     # From here on every rank has agreed to train: a failure on one rank alone
     # ends the job.
     return trainer.run()
@@ -256,6 +260,12 @@ class _DistributedTrainer(Trainer):
                          verbose=verbose if self.rank == 0 else 0, **kwargs)
         self._verbose_asked = verbose
         opt = self.optimizer
+        if net._dropout is not None:
+            raise ValueError("dropout with comm is not supported: the ranks' masks would "
+                             "not be one process's; train without dropout layers")
+        if isinstance(opt, LBFGS):
+            raise ValueError("LBFGS trains on the whole data set at once; with comm, "
+                             "use a minibatch optimizer (SGD, Adam, AdamW, RMSprop, Rprop)")
         owner = opt._owner() if opt._owner is not None else None
         if owner is not None and owner is not net:
             raise ValueError(f"this {type(opt).__name__} already holds the state of "
@@ -370,8 +380,8 @@ class _DistributedTrainer(Trainer):
         loss_sum = weight_sum = hits = 0.0
         for b in range(self.steps):
             _kernels.grad_sums(net._flat, buf, net._sizes, net._acts, net._loss_code,
-                               rows.X, rows.T, rows.labels, rows.w, order, starts[b],
-                               counts[b], self.dwork, self.cap)
+                               net._loss_params, rows.X, rows.T, rows.labels, rows.w,
+                               order, starts[b], counts[b], self.dwork, self.cap)
             buf[n_params + _STOP] = 1.0 if self.sigint.fired else 0.0
             t0 = time.perf_counter()
             comm.Allreduce(IN_PLACE, buf, op=SUM)

@@ -105,6 +105,7 @@ def encode(network, include_optimizer=True, metadata=None):
     """The header (a JSON-ready dict) and the arrays ``{"params": ..., "optimizer_0":
     ...}`` that describe ``network``; copies, so the network may train on."""
     from . import __version__
+    from .losses import Loss
 
     include_optimizer = _check_flag(include_optimizer, "include_optimizer")
     metadata = network.metadata if metadata is None else metadata
@@ -127,7 +128,10 @@ def encode(network, include_optimizer=True, metadata=None):
                     "activation": layer.activation,
                     "dropout": float(getattr(layer, "dropout", 0.0))}
                    for layer in network.layers],
-        "loss": {"name": network.loss_name, "params": {}},
+        # a loss given as an object keeps its parameters; one given by name, none
+        "loss": {"name": network.loss_name,
+                 "params": (network._loss_spec._params()
+                            if isinstance(network._loss_spec, Loss) else {})},
         "n_params": network.n_params,
         "seed": network.seed,
         "rng": state["rng"],
@@ -388,7 +392,7 @@ def check_header(header):
     "metadata"}``. Raises ValueError saying which field is wrong.
     """
     from .layers import Dense
-    from .losses import LOSSES, check_loss
+    from .losses import LOSSES, check_loss, loss_from_params
 
     fmt = header.get("format")
     if fmt != FORMAT_NAME:
@@ -427,12 +431,10 @@ def check_header(header):
     if name not in LOSSES:
         raise _Invalid(f"unknown loss {name!r:.60}; this nncore knows {sorted(LOSSES)}")
     try:
+        name = loss_from_params(name, _field(loss, "params", dict, "the loss"))
         check_loss(name, layers[-1].fan_out)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise _Invalid(str(exc)) from None
-    if _field(loss, "params", dict, "the loss"):
-        raise _Invalid(f"loss {name!r} takes no parameters; the header gives "
-                         f"{loss['params']!r:.100}")
     seed = header.get("seed")
     if seed is not None and not (_is_int(seed) and seed >= 0):
         raise _Invalid(f"seed must be null or an integer >= 0; got {seed!r:.40}")

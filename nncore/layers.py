@@ -47,6 +47,14 @@ class Dense:
     activation : str, default "identity"
         One of ``identity``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu`` (slope
         0.01), ``elu`` (alpha 1), ``gelu`` (tanh approximation), ``softplus``.
+    dropout : float, default 0.0
+        Inverted dropout on the layer's output while ``fit`` trains, rate p in
+        [0, 1): each output is zeroed with probability p, and the kept ones are
+        scaled by 1 / (1 - p). ``forward``, ``predict``, ``loss``, ``evaluate`` and
+        ``loss_and_grads`` take the network without it. The masks come from a
+        counter-based generator keyed by the network's seed, the optimizer step and
+        the position (see ``reference.dropout_mask``): a seeded run repeats bit for
+        bit whatever the thread count.
 
     Notes
     -----
@@ -63,14 +71,19 @@ class Dense:
     --------
     >>> Dense(64, 128, activation="relu")
     Dense(64, 128, activation='relu')
+    >>> Dense(64, 128, activation="relu", dropout=0.2)
+    Dense(64, 128, activation='relu', dropout=0.2)
     """
 
-    __slots__ = ("fan_in", "fan_out", "activation")
+    __slots__ = ("activation", "dropout", "fan_in", "fan_out")
 
-    def __init__(self, fan_in: int, fan_out: int, activation: str = "identity") -> None:
+    def __init__(self, fan_in: int, fan_out: int, activation: str = "identity",
+                 dropout: float = 0.0) -> None:
         self.fan_in = _validation.check_int(fan_in, "fan_in", 1, _validation.BLAS_MAX)
         self.fan_out = _validation.check_int(fan_out, "fan_out", 1, _validation.BLAS_MAX)
         self.activation = check_activation(activation)
+        self.dropout = _validation.check_float(dropout, "dropout", low=0, high=1,
+                                               high_open=True)
 
     @property
     def init_limit(self) -> float:
@@ -100,12 +113,15 @@ class Dense:
         b[...] = 0
 
     def __repr__(self):
-        return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation!r})"
+        drop = f", dropout={self.dropout!r}" if self.dropout else ""
+        return (f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation!r}"
+                f"{drop})")
+
+    def _key(self):
+        return (self.fan_in, self.fan_out, self.activation, self.dropout)
 
     def __eq__(self, other):
-        return isinstance(other, Dense) and \
-            (self.fan_in, self.fan_out, self.activation) == \
-            (other.fan_in, other.fan_out, other.activation)
+        return isinstance(other, Dense) and self._key() == other._key()
 
     def __hash__(self):
-        return hash((self.fan_in, self.fan_out, self.activation))
+        return hash(self._key())

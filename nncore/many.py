@@ -22,7 +22,7 @@ from ._trainer import _check_callbacks as check_callbacks
 from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
 from .callbacks import Callback
 from .history import History, TrainingDiverged
-from .optimizers import Adam, Optimizer, optimizer_from_name
+from .optimizers import LBFGS, Adam, Optimizer, optimizer_from_name
 
 __all__ = ["fit_many"]
 
@@ -158,12 +158,17 @@ def _check_networks(networks):
                 ("activations", tuple(layer.activation for layer in net.layers),
                  tuple(layer.activation for layer in first.layers)),
                 ("loss", net.loss_name, first.loss_name),
+                ("loss parameters", _loss_params(net), _loss_params(first)),
                 ("dtype", net.dtype.name, first.dtype.name)):
             if mine != theirs:
                 raise ValueError(f"networks must share one architecture and dtype: "
                                  f"networks[{i}] has {what} {_show(mine, what)}, "
                                  f"networks[0] {_show(theirs, what)}")
     return nets
+
+
+def _loss_params(net):
+    return () if net._loss_params is None else tuple(float(v) for v in net._loss_params)
 
 
 def _show(value, what):
@@ -229,6 +234,10 @@ def _check_optimizers(optimizers, nets):
         if not isinstance(opt, Optimizer):
             raise TypeError(f"optimizers[{i}] must be an nncore optimizer or the name "
                             f"of one; got {type(opt).__name__}")
+        if isinstance(opt, LBFGS):
+            raise TypeError("fit_many takes minibatch optimizers (SGD, Adam, AdamW, "
+                            "RMSprop, Rprop); LBFGS trains on the whole data set at "
+                            "once: train those networks with Network.fit")
         if type(opt) is not type(opts[0]):
             raise TypeError("optimizers must all be of one class: optimizers[0] is "
                             f"{type(opts[0]).__name__}, optimizers[{i}] "
@@ -264,6 +273,7 @@ class _Run:
         self.loss_sums, self.weight_sums = np.zeros(K), np.zeros(K)
         # each network's weighted count of rows classified right this epoch
         self.hits = np.zeros(K) if _classifies(nets[0]) else None
+        self.seeds = np.array([n._dropout_seed for n in nets], dtype=np.uint64)
         for net, opt in zip(nets, opts):
             opt._bind(net)
             net._optimizer = opt
@@ -375,10 +385,12 @@ class _Run:
             t0 = time.perf_counter()
             done = _kernels.train_many(
                 [n._flat for n in nets], [n._grads for n in nets], s1, s2, net._sizes,
-                net._acts, net._loss_code, self.X, self.T, self.labels, self.w,
+                net._acts, net._loss_code, net._loss_params, self.X, self.T,
+                self.labels, self.w,
                 order, self.work, self.B, batch, count, self.settings, self.steps,
                 self.active,
-                self.loss_sums, self.weight_sums, self.hits)
+                self.loss_sums, self.weight_sums, self.hits,
+                [n._dropout for n in nets], self.seeds)
             elapsed = time.perf_counter() - t0
             for k, opt in enumerate(self.opts):
                 opt.step = int(self.steps[k])

@@ -15,14 +15,16 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _validation
+from . import _lbfgs, _validation
 from ._dispatch import kernels as _kernels
 from ._memory import allocate as _allocate
 from ._memory import format_bytes as _format_bytes
 from ._trainer import Trainer
+from ._training import SigintDeferred
 from .history import History
 from .layers import Dense, activation_code
-from .losses import accuracy, check_loss, check_targets, loss_code
+from .losses import Loss, accuracy, check_loss, check_targets, loss_code
+from .optimizers import LBFGS, optimizer_from_name
 
 if TYPE_CHECKING:
     from .callbacks import Callback
@@ -45,15 +47,18 @@ class Network:
     ----------
     layers : sequence of Dense
         At least one layer; each layer's fan_in must equal the previous fan_out.
-    loss : str, default "mse"
-        ``mse``, ``binary_cross_entropy``, ``cross_entropy`` or ``gaussian_nll`` (see
-        :mod:`nncore.losses` for the formulas).
+    loss : str or Loss, default "mse"
+        A name from :data:`nncore.LOSSES` (``mse``, ``binary_cross_entropy``,
+        ``cross_entropy``, ``gaussian_nll``, ``mae``, ``huber``, ``poisson``,
+        ``quantile``) or a loss object (:class:`nncore.losses.Huber`,
+        :class:`nncore.losses.Quantile`); see :mod:`nncore.losses` for the formulas.
     dtype : {"float32", "float64"}, default "float32"
         Type of the parameters and of all arithmetic. Inputs of another type are
         converted.
     seed : int or None, default None
         Seeds the generator used for weight initialisation and for shuffling in
-        ``fit``: the same seed and data give the same weights, bit for bit.
+        ``fit``, and keys the dropout masks: the same seed and data give the same
+        weights, bit for bit.
 
     Attributes
     ----------
@@ -80,7 +85,7 @@ class Network:
     while it is busy gets a ``RuntimeError``. Different networks train in parallel.
     """
 
-    def __init__(self, layers: Sequence[Dense], loss: str = "mse",
+    def __init__(self, layers: Sequence[Dense], loss: str | Loss = "mse",
                  dtype: DTypeLike = "float32", seed: int | None = None) -> None:
         if isinstance(layers, Dense):
             raise TypeError("layers must be a list of Dense layers; got a single Dense "
@@ -104,8 +109,11 @@ class Network:
                     f"{layers[i - 1].fan_out} but layers[{i}] has "
                     f"fan_in={layers[i].fan_in}")
         self._dtype = _validation.check_dtype(dtype)
-        self._loss = check_loss(loss, layers[-1].fan_out)
+        self._loss, self._loss_obj = check_loss(loss, layers[-1].fan_out)
+        self._loss_spec = loss       # as given, for repr
         self._loss_code = loss_code(self._loss)
+        self._loss_params = None if self._loss_obj is None else \
+            self._loss_obj._kernel_params()
         if seed is not None:
             _validation.check_int(seed, "seed", 0)
         self.layers = layers
@@ -115,6 +123,12 @@ class Network:
                                dtype=np.intp)
         self._acts = np.array([activation_code(l.activation) for l in layers],
                               dtype=np.intp)
+        rates = np.array([l.dropout for l in layers], dtype=np.float64)
+        self._dropout = rates if rates.any() else None
+        # The dropout masks' key: the seed, or for an unseeded network fresh entropy
+        # (not a draw from the generator, whose draws a seeded run must keep).
+        self._dropout_seed = (seed if seed is not None else
+                              np.random.SeedSequence().entropy) % (1 << 64)
         self._flat = _allocate((sum(l.n_params for l in layers),), self._dtype,
                                "the parameters")
         self._grads = _allocate(self._flat.shape, self._dtype, "the gradients")
@@ -292,8 +306,8 @@ class Network:
 
     def __repr__(self):
         inner = ", ".join(repr(l) for l in self.layers)
-        return (f"Network([{inner}], loss={self._loss!r}, dtype={self.dtype.name!r}, "
-                f"seed={self.seed!r})")
+        return (f"Network([{inner}], loss={self._loss_spec!r}, "
+                f"dtype={self.dtype.name!r}, seed={self.seed!r})")
 
     # ---------------------------------------------------------------- internals
     def _busy(self):
@@ -330,6 +344,10 @@ class Network:
         return _validation.check_X(X, self.n_inputs, self._dtype)
 
     # ---------------------------------------------------------------- inference
+    # forward and predict's compiled one-call path (_fast_output); None until the
+    # first call.
+    _predictor = None
+
     def forward(self, X: ArrayLike) -> np.ndarray:
         """Raw output of the last layer (after its activation).
 
@@ -341,7 +359,10 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), the network's dtype; a new array.
         """
-        return self._forward_checked(self._check_X(X))
+        out = self._fast_output(X, False)
+        if out is None:
+            out = self._forward_checked(self._check_X(X))
+        return out
 
     def _forward_checked(self, X):
         """forward on an X already checked and converted by _check_X."""
@@ -351,12 +372,25 @@ class Network:
                              *self._evaluation_workspace(X.shape[0]))
         return out
 
+    def _fast_output(self, X, transform):
+        """forward (or predict, when ``transform``) of X in one compiled call, or None
+        when X needs the general path (conversion, checks with their messages) or the
+        network is busy. The Predictor is made once, and again after the tests switch
+        to another build of the kernels."""
+        predictor = self._predictor
+        if type(predictor) is not _kernels.Predictor:
+            predictor = _kernels.Predictor(self._flat, self._sizes, self._acts,
+                                           self._loss_code, self._lock)
+            self._predictor = predictor
+        return predictor.run(X, transform)
+
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Output in the loss's own space.
 
         Class probabilities (softmax rows) for ``cross_entropy``, probabilities
-        (sigmoid) for ``binary_cross_entropy``, values for ``mse``, and for
-        ``gaussian_nll`` an (n, 2k) array of means then variances.
+        (sigmoid) for ``binary_cross_entropy``, rates ``exp(z)`` for ``poisson``,
+        for ``gaussian_nll`` an (n, 2k) array of means then variances (see
+        :meth:`predict_mean_var`), and the output itself for the other losses.
 
         Parameters
         ----------
@@ -366,13 +400,36 @@ class Network:
         -------
         ndarray of shape (n_samples, n_outputs), a new array.
         """
-        out = self.forward(X)
-        _kernels.output_transform(self._loss_code, out)
+        out = self._fast_output(X, True)
+        if out is None:
+            out = self._forward_checked(self._check_X(X))
+            _kernels.output_transform(self._loss_code, out)
         return out
+
+    def predict_mean_var(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted mean and variance of a ``gaussian_nll`` network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        mean, variance : ndarray of shape (n_samples, k)
+            ``mu = z[:, :k]`` and ``exp(s)``, ``s = z[:, k:]`` the log variance (k =
+            n_outputs / 2); new arrays.
+        """
+        if self._loss != "gaussian_nll":
+            raise ValueError("predict_mean_var needs a network trained with loss "
+                             f"'gaussian_nll'; this one has loss {self._loss_spec!r}")
+        out = self.predict(X)
+        k = self.n_outputs // 2
+        return out[:, :k].copy(), out[:, k:].copy()
 
     def _targets(self, X, y, sample_weight):
         X = self._check_X(X)
-        T, labels = check_targets(self._loss, y, X.shape[0], self.n_outputs, self._dtype)
+        T, labels = check_targets(self._loss, y, X.shape[0], self.n_outputs, self._dtype,
+                                  self._loss_obj)
         w = _validation.check_sample_weight(sample_weight, X.shape[0], self._dtype)
         return X, T, labels, w
 
@@ -409,6 +466,28 @@ class Network:
         """
         return self._loss_and_grads(X, y, sample_weight, want_grads=True)
 
+    def input_gradient(self, X: ArrayLike, y: ArrayLike,
+                       sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """The gradient of the loss on (X, y) with respect to the inputs X.
+
+        From the same backward pass as :meth:`loss_and_grads`, one matrix product
+        further: ``dLoss/dX = delta_1 W_1^T``. For saliency and the sensitivity of a
+        model to each feature. Same arguments as :meth:`loss`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_inputs)
+            In the network's dtype; a new array.
+        """
+        X, T, labels, w = self._targets(X, y, sample_weight)
+        with self._busy():
+            dX = _allocate(X.shape, self._dtype, "the input gradient")
+            cap = min(X.shape[0], _EVAL_CHUNK_ROWS)
+            _kernels.loss_and_grads(
+                self._flat, self._grads, self._sizes, self._acts, self._loss_code,
+                self._loss_params, X, T, labels, w, self._workspace(cap), cap, dX)
+        return dX
+
     def _loss_and_grads(self, X, y, sample_weight, want_grads):
         return self._loss_and_grads_checked(*self._targets(X, y, sample_weight),
                                             want_grads)
@@ -418,8 +497,9 @@ class Network:
         with self._busy():
             grads = np.empty_like(self._flat) if want_grads else None
             value = _kernels.loss_and_grads(
-                self._flat, grads, self._sizes, self._acts, self._loss_code, X, T,
-                labels, w, *self._evaluation_workspace(X.shape[0]))
+                self._flat, grads, self._sizes, self._acts, self._loss_code,
+                self._loss_params, X, T, labels, w,
+                *self._evaluation_workspace(X.shape[0]))
         if not want_grads:
             return float(value)
         out, offset = [], 0
@@ -457,8 +537,8 @@ class Network:
                 out = _allocate((X.shape[0], self.n_outputs), self._dtype, "the output")
             buf, cap = self._evaluation_workspace(X.shape[0]) if work is None else work
             loss = _kernels.loss_and_grads(
-                self._flat, None, self._sizes, self._acts, self._loss_code, X, T, labels,
-                w, buf, cap, out)
+                self._flat, None, self._sizes, self._acts, self._loss_code,
+                self._loss_params, X, T, labels, w, buf, cap, out=out)
         return float(loss), accuracy(self._loss, out, T, labels, weights)
 
     def _evaluation_workspace(self, n):
@@ -473,7 +553,8 @@ class Network:
             class_weight: str | dict[int, float] | None = None,
             validation_data: tuple | None = None, validation_split: float = 0.0,
             callbacks: Sequence[Callback] | None = None,
-            verbose: int | bool = 0, comm: Any = None) -> History:
+            verbose: int | bool = 0, clip_norm: float | None = None,
+            comm: Any = None) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -488,9 +569,12 @@ class Network:
         optimizer : Optimizer or str, optional
             Keeps its state between calls. None continues with the optimizer of the
             previous ``fit`` call, or a new ``Adam()`` on the first call. A name
-            (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``) means a new one with
-            default hyperparameters. Its ``lr`` is read at the start of every epoch
-            (callbacks may change it); the other settings once per call.
+            (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"rprop"``,
+            ``"lbfgs"``) means a new one with default hyperparameters. Its ``lr`` is
+            read at the start of every epoch (callbacks may change it); the other
+            settings once per call. With :class:`~nncore.LBFGS`, ``epochs`` counts
+            its iterations over the whole set; ``batch_size``, ``shuffle``,
+            validation and callbacks do not apply.
         shuffle : bool, default True
             True: each epoch takes the rows in a permutation drawn from the network's
             seeded generator. False: batches are rows ``[0:B]``, ``[B:2B]``, ..., the
@@ -524,6 +608,11 @@ class Network:
             batches done, loss, samples/s and ETA, redrawn a few times a second
             (tqdm's when installed), or one line per epoch when stdout is not a
             terminal. False and True mean 0 and 2.
+        clip_norm : float, optional
+            Clip each batch's gradient by its global L2 norm before the update, as
+            ``torch.nn.utils.clip_grad_norm_`` does: when ``norm + 1e-6`` exceeds
+            ``clip_norm``, every gradient is scaled by ``clip_norm / (norm + 1e-6)``.
+            > 0.
         comm : mpi4py.MPI.Intracomm, optional
             Train by synchronous data-parallel SGD over its ranks, each passing its
             own shard of X and y: see :func:`nncore.distributed.fit_distributed`.
@@ -565,12 +654,48 @@ class Network:
                 self, X, y, comm, epochs=epochs, batch_size=batch_size,
                 optimizer=optimizer, shuffle=shuffle, sample_weight=sample_weight,
                 class_weight=class_weight, validation_data=validation_data,
-                validation_split=validation_split, callbacks=callbacks, verbose=verbose)
+                validation_split=validation_split, callbacks=callbacks, verbose=verbose,
+                clip_norm=clip_norm)
+        if isinstance(optimizer, str):
+            optimizer = optimizer_from_name(optimizer)
+        if isinstance(optimizer, LBFGS):
+            return self._fit_lbfgs(X, y, sample_weight, class_weight, validation_data,
+                                   validation_split, callbacks, epochs, optimizer,
+                                   clip_norm, verbose)
         return Trainer(self, X, y, epochs=epochs, batch_size=batch_size,
                        optimizer=optimizer, shuffle=shuffle, sample_weight=sample_weight,
                        class_weight=class_weight, validation_data=validation_data,
                        validation_split=validation_split, callbacks=callbacks,
-                       verbose=verbose).run()
+                       verbose=verbose, clip_norm=clip_norm).run()
+
+    def _fit_lbfgs(self, X, y, sample_weight, class_weight, validation_data,
+                   validation_split, callbacks, epochs, optimizer, clip_norm, verbose):
+        """fit with LBFGS (see nncore/_lbfgs.py): full-batch iterations."""
+        epochs = _validation.check_int(epochs, "epochs", 0)
+        optimizer._check()
+        unsupported = {"class_weight": class_weight, "validation_data": validation_data,
+                       "callbacks": callbacks or None, "clip_norm": clip_norm,
+                       "validation_split": validation_split or None}
+        given = sorted(k for k, v in unsupported.items() if v is not None)
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to the per-batch optimizers, not "
+                             "to LBFGS, which takes full-batch iterations; fold class "
+                             "weights into sample_weight")
+        if self._dropout is not None:
+            raise ValueError("LBFGS takes the network as a deterministic function: "
+                             "its layers may not use dropout; got dropout rates "
+                             f"{[layer.dropout for layer in self.layers]}")
+        X, T, labels, w = self._targets(X, y, sample_weight)
+        _lbfgs.check_start(self, X, T, labels, w)
+        with self._busy():
+            optimizer._bind(self)
+            self._optimizer = optimizer
+            history = History()
+            self.history = history
+            with SigintDeferred() as sigint:
+                _lbfgs.fit(self, X, T, labels, w, epochs, optimizer, history, sigint,
+                           bool(verbose))
+        return history
 
 
 class _Release:

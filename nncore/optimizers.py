@@ -16,6 +16,13 @@ RMSprop
     ``g = grad + wd p``; ``v = alpha v + (1 - alpha) g^2``; ``avg = sqrt(v) + eps``;
     with momentum ``mu``: ``buf = mu buf + g / avg``, ``p -= lr buf``; else
     ``p -= lr g / avg``.
+Rprop
+    ``s = grad prev``; ``step *= eta_plus`` (s > 0), ``eta_minus`` (s < 0) or 1,
+    clamped to ``[step_min, step_max]``; ``grad = 0`` where s < 0;
+    ``p -= sign(grad) step``; ``prev = grad``. The steps start at lr.
+LBFGS
+    Not a per-batch rule: full-batch L-BFGS by SciPy on the kernels' loss and
+    gradient (see :class:`LBFGS`).
 
 An optimizer keeps its state (moments, step count) between ``fit`` calls, so a second
 call continues where the first stopped. Its state belongs to the first network it
@@ -329,8 +336,118 @@ class RMSprop(Optimizer):
                     weight_decay=self.weight_decay)
 
 
+def _check_pair(value, name, parts):
+    """A pair of finite reals (a tuple or list of two), named ``name[0]``,
+    ``name[1]`` in errors; ``parts`` says what the two are."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair {parts}; got {value!r}")
+    return tuple(_validation.check_float(v, f"{name}[{i}]") for i, v in enumerate(value))
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation, PyTorch's rule: every parameter has its own step
+    size, which grows by ``etas[1]`` while its gradient keeps its sign and shrinks
+    by ``etas[0]`` when the sign flips; the update uses only the gradient's sign.
+
+    The default optimizer of FANN. Meant for full batches (``batch_size`` at least
+    the number of samples); works with any batch size. No weight decay, as in
+    PyTorch.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The initial step size, >= 0.
+    etas : (float, float), default (0.5, 1.2)
+        (eta_minus, eta_plus), with 0 < eta_minus < 1 < eta_plus.
+    step_sizes : (float, float), default (1e-6, 50)
+        (min, max) step size, 0 <= min <= max.
+
+    Examples
+    --------
+    >>> Rprop()
+    Rprop(lr=0.01, etas=(0.5, 1.2), step_sizes=(1e-06, 50.0))
+    """
+
+    name = "rprop"
+    _n_states = 2
+
+    def __init__(self, lr: float = 0.01, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50)) -> None:
+        self.etas = etas
+        self.step_sizes = step_sizes
+        super().__init__(lr, 0.0)
+
+    def _check(self):
+        super()._check()
+        if self.weight_decay != 0:
+            raise ValueError(f"Rprop has no weight decay; got weight_decay="
+                             f"{self.weight_decay}")
+        self.etas = _check_pair(self.etas, "etas", "(eta_minus, eta_plus)")
+        if not 0 < self.etas[0] < 1 < self.etas[1]:
+            raise ValueError("etas must satisfy 0 < etas[0] < 1 < etas[1]; got "
+                             f"{self.etas}")
+        self.step_sizes = _check_pair(self.step_sizes, "step_sizes", "(min, max)")
+        if not 0 <= self.step_sizes[0] <= self.step_sizes[1]:
+            raise ValueError("step_sizes must satisfy 0 <= step_sizes[0] <= "
+                             f"step_sizes[1]; got {self.step_sizes}")
+
+    def _rule_settings(self):
+        return {"eta_minus": self.etas[0], "eta_plus": self.etas[1],
+                "step_min": self.step_sizes[0], "step_max": self.step_sizes[1]}
+
+    def _hyper(self):
+        return {"lr": self.lr, "etas": self.etas, "step_sizes": self.step_sizes}
+
+
+class LBFGS(Optimizer):
+    """Full-batch L-BFGS, scikit-learn's default solver for small data sets.
+
+    ``fit(X, y, epochs=E, optimizer=LBFGS())`` runs at most E iterations of
+    ``scipy.optimize.minimize(method="L-BFGS-B")`` on the loss over the whole
+    training set and its gradient, both from the kernels (``loss_and_grads``);
+    ``batch_size`` and ``shuffle`` do not apply. The history has one entry per
+    iteration, the loss after it. Each ``fit`` call starts a new run: the curvature
+    pairs are not kept between calls. The network is taken as a deterministic
+    function, so its layers may not use dropout.
+
+    Parameters
+    ----------
+    history_size : int, default 10
+        Curvature pairs kept (SciPy's ``maxcor``), >= 1.
+    tol : float, default 1e-7
+        Stop when the relative decrease of the loss or the largest gradient
+        component falls below it (SciPy's ``tol``), > 0.
+
+    Examples
+    --------
+    >>> LBFGS(history_size=20)
+    LBFGS(history_size=20, tol=1e-07)
+    """
+
+    name = "lbfgs"
+
+    def __init__(self, history_size: int = 10, tol: float = 1e-7) -> None:
+        self.history_size = history_size
+        self.tol = tol
+        self.lr = None           # no learning rate: a line search chooses each step
+        self.weight_decay = 0.0
+        self._check()
+        self.reset()
+
+    def _check(self):
+        self.history_size = _validation.check_int(self.history_size, "history_size", 1)
+        self.tol = _validation.check_float(self.tol, "tol", low=0, low_open=True)
+        self.step = _validation.check_int(getattr(self, "step", 0), "step", 0)
+
+    def _kernel_args(self):
+        raise TypeError("LBFGS has no per-batch update rule in the kernels")
+
+    def _hyper(self):
+        return {"history_size": self.history_size, "tol": self.tol}
+
+
 #: Name -> class of every optimizer; each class's signature holds its defaults.
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop)}
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, Rprop, LBFGS)}
 
 
 def optimizer_from_name(name):

@@ -47,6 +47,10 @@ __all__ = [
     "init_optimizer_state",
     "optimizer_step",
     "fit",
+    "lbfgs",
+    "dropout_mask",
+    "clip_grad_norm",
+    "input_gradient",
 ]
 
 LEAKY_RELU_SLOPE = 0.01
@@ -310,17 +314,82 @@ def _layers(params, activations):
         yield l, params[2 * l - 2], params[2 * l - 1], activations[l - 1]
 
 
-def _forward(params, activations, X):
+def _forward(params, activations, X, drops=None):
     """A_0 = X; Z_l = A_{l-1} @ W_l + b_l, A_l = f_l(Z_l) for l = 1..L.
 
     Returns (Zs, As), both indexed by layer: ``Zs[l] = Z_l`` (``Zs[0]`` is None: the
-    input has no pre-activation) and ``As[l] = A_l``.
+    input has no pre-activation) and ``As[l] = A_l``. ``drops`` (training with
+    dropout): per layer None or ``(keep, p)``, and then ``As[l]`` is what the layer
+    passes on, ``A_l`` dropped out (:func:`_dropout`).
     """
     Zs, As = [None], [X]
     for l, W, b, f in _layers(params, activations):
         Zs.append(As[l - 1] @ W + b)
-        As.append(_ACTIVATION_FUNCS[f][0](Zs[l]))
+        A = _ACTIVATION_FUNCS[f][0](Zs[l])
+        if drops is not None and drops[l - 1] is not None:
+            A = _dropout(A, *drops[l - 1])
+        As.append(A)
     return Zs, As
+
+
+# ---------------------------------------------------------------------------
+# Dropout: the kernels' counter-based masks.
+# ---------------------------------------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z):
+    """splitmix64's finalizer, mod 2^64, on np.uint64 arrays or Python ints."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(seed, step, layer, n_rows, n_units, rate):
+    """Which outputs inverted dropout keeps, as the kernels decide it.
+
+    With ``mix`` splitmix64's finalizer (mod 2^64)::
+
+        key  = mix(mix(mix(seed) + step) + layer)
+        keep = (mix(key + r * 2^32 + j) >> 11) >= ceil(rate * 2^53)
+
+    for output j of the batch's row r: a pure function of its inputs, so the same
+    whatever the thread count, the layout and the chunking of an epoch.
+
+    Parameters
+    ----------
+    seed : int
+        The network's seed (0 <= seed < 2^64).
+    step : int
+        The optimizer step the batch is trained in (1 for the first).
+    layer : int
+        The layer, 1..L.
+    n_rows, n_units : int
+        The batch's rows and the layer's outputs.
+    rate : float
+        The dropout rate p, 0 <= p < 1.
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n_rows, n_units)
+    """
+    key = _mix64((_mix64((_mix64(int(seed) & _MASK64) + int(step)) & _MASK64)
+                  + int(layer)) & _MASK64)
+    r = np.arange(n_rows, dtype=np.uint64)[:, None]
+    j = np.arange(n_units, dtype=np.uint64)[None, :]
+    with np.errstate(over="ignore"):
+        h = _mix64(np.uint64(key) + (r << np.uint64(32)) + j)
+    return (h >> np.uint64(11)) >= np.uint64(math.ceil(rate * 2.0 ** 53))
+
+
+def _dropout(A, keep, p):
+    """Inverted dropout: A / (1 - p) where kept, else 0."""
+    return np.where(keep, A * (1.0 / (1.0 - p)), 0)
 
 
 def forward(params, activations, X, return_all=False):
@@ -429,15 +498,84 @@ def _gaussian_nll(out, t, need_grad=True):
     return per_sample, np.concatenate([-r * inv_var / k, 0.5 * (1.0 - q) / k], axis=1)
 
 
+def _mae(out, t, need_grad=True):
+    """l_i = mean_j |out_ij - t_ij|;  dl_i/dout_ij = sign(out_ij - t_ij) / k (0 at 0)."""
+    k = out.shape[1]
+    diff = out - t
+    per_sample = np.abs(diff).sum(axis=1) / k
+    return per_sample, (np.sign(diff) / k if need_grad else None)
+
+
+def _huber(out, t, need_grad=True, delta=1.0):
+    """d = out - t: l_i = mean_j h(d_ij), h(d) = d^2 / 2 for |d| <= delta, else
+    delta (|d| - delta / 2);  dl_i/dout_ij = clip(d_ij, -delta, delta) / k."""
+    k = out.shape[1]
+    d = out - t
+    ad = np.abs(d)
+    small = ad <= delta
+    elementwise = np.where(small, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    per_sample = elementwise.sum(axis=1) / k
+    if not need_grad:
+        return per_sample, None
+    return per_sample, np.clip(d, -delta, delta) / k
+
+
+def _poisson(out, t, need_grad=True):
+    """Log rate z = out: l_i = mean_j exp(z_ij) - t_ij z_ij;
+    dl_i/dz_ij = (exp(z_ij) - t_ij) / k."""
+    k = out.shape[1]
+    e = np.exp(out)
+    per_sample = (e - t * out).sum(axis=1) / k
+    return per_sample, ((e - t) / k if need_grad else None)
+
+
+def _quantile(out, t, need_grad=True, q=(0.5,)):
+    """Pinball loss; with m quantiles, output column j is quantile q[j % m] of target
+    column j // m. d = t - out: l_i = mean_j rho(d_ij), rho(d) = q d for d >= 0, else
+    (q - 1) d;  dl_i/dout_ij = -q (d > 0), 1 - q (d < 0), 0 (d = 0), over k."""
+    k, m = out.shape[1], len(q)
+    qq = np.tile(np.asarray(q, dtype=out.dtype), k // m)
+    d = np.repeat(t, m, axis=1) - out
+    per_sample = np.where(d >= 0, qq * d, (qq - 1.0) * d).sum(axis=1) / k
+    if not need_grad:
+        return per_sample, None
+    return per_sample, np.where(d > 0, -qq, np.where(d < 0, 1.0 - qq, 0.0)) / k
+
+
 _LOSS_FUNCS = {
     "mse": _mse,
     "binary_cross_entropy": _binary_cross_entropy,
     "cross_entropy": _cross_entropy,
     "gaussian_nll": _gaussian_nll,
+    "mae": _mae,
+    "huber": _huber,
+    "poisson": _poisson,
+    "quantile": _quantile,
 }
 
 #: The losses, as ``nncore.LOSSES`` names them.
 LOSSES = tuple(_LOSS_FUNCS)
+
+# The parameters of the losses that have any, and what a bare name means.
+_LOSS_DEFAULTS = {"huber": {"delta": 1.0}, "quantile": {"q": (0.5,)}}
+
+
+def _resolve_loss(loss):
+    """``(name, parameters)`` of a loss given by name (from :data:`LOSSES`) or as an
+    nncore loss object (``Huber(delta)``, ``Quantile(q)``)."""
+    name = getattr(loss, "name", loss)
+    _check_name("loss", name, LOSSES)
+    params = dict(_LOSS_DEFAULTS.get(name, {}))
+    for key in params:
+        if not isinstance(loss, str):
+            params[key] = getattr(loss, key)
+    if "q" in params:
+        params["q"] = tuple(float(v) for v in np.atleast_1d(params["q"]))
+        if not all(0.0 < v < 1.0 for v in params["q"]):
+            raise ValueError(f"quantiles must lie in (0, 1), got {params['q']}")
+    if "delta" in params and not params["delta"] > 0:
+        raise ValueError(f"huber's delta must be > 0, got {params['delta']}")
+    return name, params
 
 
 def _reduce(per_sample, per_sample_grad, sample_weight):
@@ -461,14 +599,16 @@ def _reduce(per_sample, per_sample_grad, sample_weight):
     return float(value), per_sample_grad * (sample_weight / total)[:, None]
 
 
-def _loss_and_gradient(name, out, y, sample_weight, need_grad=True):
-    """(L, dL/dout) for validated inputs."""
-    per_sample, per_sample_grad = _LOSS_FUNCS[name](out, y, need_grad)
+def _loss_and_gradient(spec, out, y, sample_weight, need_grad=True):
+    """(L, dL/dout) for validated inputs; ``spec`` from _resolve_loss."""
+    name, params = spec
+    per_sample, per_sample_grad = _LOSS_FUNCS[name](out, y, need_grad, **params)
     return _reduce(per_sample, per_sample_grad, sample_weight)
 
 
-def _check_targets(loss_name, out_shape, y):
-    """Validate the targets of ``loss_name`` against an output of shape ``out_shape``."""
+def _check_targets(spec, out_shape, y):
+    """Validate the targets of the loss ``spec`` against an output of shape ``out_shape``."""
+    loss_name, params = spec
     n, k_out = out_shape
     y = np.asarray(y)
     if loss_name == "cross_entropy" and y.ndim == 1:
@@ -490,11 +630,19 @@ def _check_targets(loss_name, out_shape, y):
                 f"gaussian_nll needs an even number of outputs (means, then log variances), got {k_out}"
             )
         k = k_out // 2
+    elif loss_name == "quantile":
+        if k_out % len(params["q"]):
+            raise ValueError(f"{len(params['q'])} quantiles need a multiple of as many "
+                             f"outputs, got {k_out}")
+        k = k_out // len(params["q"])
     else:
         k = k_out
     if y.shape != (n, k):
         raise ValueError(f"y for {loss_name} must have shape ({n}, {k}), got {y.shape}")
-    return _as_float_array("y", y)
+    y = _as_float_array("y", y)
+    if loss_name == "poisson" and np.any(y < 0):
+        raise ValueError("y for poisson must be counts >= 0")
+    return y
 
 
 def _check_sample_weight(sample_weight, n):
@@ -511,12 +659,12 @@ def _check_sample_weight(sample_weight, n):
 
 
 def _check_loss_inputs(name, out, y, sample_weight):
-    _check_name("name", name, LOSSES)
+    spec = _resolve_loss(name)
     out = _as_float_array("out", out)
     if out.ndim != 2 or out.shape[0] == 0:
         raise ValueError(f"out must have shape (n_samples, n_outputs) with n_samples > 0, got {out.shape}")
-    y = _check_targets(name, out.shape, y)
-    return out, y, _check_sample_weight(sample_weight, out.shape[0])
+    y = _check_targets(spec, out.shape, y)
+    return spec, out, y, _check_sample_weight(sample_weight, out.shape[0])
 
 
 def loss(name, out, y, sample_weight=None):
@@ -533,19 +681,29 @@ def loss(name, out, y, sample_weight=None):
       ``l_i = sum_j t_ij (lse(z_i) - z_ij)`` for probability rows
     - gaussian_nll (``mu = out[:, :k]``, log variance ``s = out[:, k:]``):
       ``l_i = mean_j 0.5 (s_ij + (t_ij - mu_ij)^2 exp(-s_ij))``
+    - mae: ``l_i = mean_j |out_ij - t_ij|``
+    - huber (``d = out - t``): ``l_i = mean_j h(d_ij)``, ``h(d) = d^2 / 2`` for
+      ``|d| <= delta``, else ``delta (|d| - delta / 2)``
+    - poisson (log rate ``z = out``): ``l_i = mean_j exp(z_ij) - t_ij z_ij``
+    - quantile (m quantiles q; output column j is quantile ``q[j % m]`` of target
+      column ``j // m``, ``d = t - out``): ``l_i = mean_j rho(d_ij)``,
+      ``rho(d) = q d`` for ``d >= 0``, else ``(q - 1) d``
 
     Parameters
     ----------
-    name : str
-        One of :data:`LOSSES`.
+    name : str or loss object
+        One of :data:`LOSSES` (huber with delta 1, quantile with q = 0.5), or an
+        nncore loss object (``nncore.losses.Huber(delta)``,
+        ``nncore.losses.Quantile(q)``).
     out : ndarray of shape (n_samples, n_outputs)
         Network output (logits for the cross-entropies; ``n_outputs = 2k`` for
         gaussian_nll).
     y : ndarray
-        Targets: shape (n_samples, n_outputs) for mse and binary_cross_entropy (values
-        in [0, 1] for the latter); integer labels of shape (n_samples,) or probability
-        rows of shape (n_samples, n_outputs) for cross_entropy; shape
-        (n_samples, n_outputs // 2) for gaussian_nll.
+        Targets: shape (n_samples, n_outputs) for mse, mae, huber, poisson (counts
+        >= 0) and binary_cross_entropy (values in [0, 1]); integer labels of shape
+        (n_samples,) or probability rows of shape (n_samples, n_outputs) for
+        cross_entropy; shape (n_samples, n_outputs // 2) for gaussian_nll and
+        (n_samples, n_outputs // m) for m quantiles.
     sample_weight : ndarray of shape (n_samples,), optional
         Non-negative weights ``w_i`` with a positive sum.
 
@@ -553,8 +711,8 @@ def loss(name, out, y, sample_weight=None):
     -------
     loss : float
     """
-    out, y, w = _check_loss_inputs(name, out, y, sample_weight)
-    return _loss_and_gradient(name, out, y, w, need_grad=False)[0]
+    spec, out, y, w = _check_loss_inputs(name, out, y, sample_weight)
+    return _loss_and_gradient(spec, out, y, w, need_grad=False)[0]
 
 
 def loss_gradient(name, out, y, sample_weight=None):
@@ -569,6 +727,11 @@ def loss_gradient(name, out, y, sample_weight=None):
       integer labels, so ``softmax(z_i) - onehot(y_i)``)
     - gaussian_nll: ``dl_i/dmu_ij = -(t_ij - mu_ij) exp(-s_ij) / k`` and
       ``dl_i/ds_ij = 0.5 (1 - (t_ij - mu_ij)^2 exp(-s_ij)) / k``
+    - mae: ``sign(out_ij - t_ij) / k`` (0 at 0)
+    - huber: ``clip(out_ij - t_ij, -delta, delta) / k``
+    - poisson: ``(exp(z_ij) - t_ij) / k``
+    - quantile: ``-q / k`` where ``t > out``, ``(1 - q) / k`` where ``t < out``, 0
+      where equal (k here the number of output columns)
 
     Parameters
     ----------
@@ -579,8 +742,8 @@ def loss_gradient(name, out, y, sample_weight=None):
     -------
     dout : ndarray of shape (n_samples, n_outputs)
     """
-    out, y, w = _check_loss_inputs(name, out, y, sample_weight)
-    return _loss_and_gradient(name, out, y, w)[1]
+    spec, out, y, w = _check_loss_inputs(name, out, y, sample_weight)
+    return _loss_and_gradient(spec, out, y, w)[1]
 
 
 # ---------------------------------------------------------------------------
@@ -594,22 +757,22 @@ def _backprop_activation(name, dA, Z):
     return dA * _ACTIVATION_FUNCS[name][1](Z)
 
 
-def _loss_and_grads(params, activations, loss_name, X, y, sample_weight):
-    """The chain rule, layer by layer, for validated inputs."""
-    Zs, As = _forward(params, activations, X)
+def _loss_and_grads(params, activations, spec, X, y, sample_weight, drops=None):
+    """The chain rule, layer by layer, for validated inputs: (loss, grads, dL/dX).
+    ``drops`` as in :func:`_forward`: the same masks apply to the way back."""
+    Zs, As = _forward(params, activations, X, drops)
     L = len(activations)
-    value, dout = _loss_and_gradient(loss_name, As[L], y, sample_weight)
+    value, dA = _loss_and_gradient(spec, As[L], y, sample_weight)
     grads = [None] * len(params)
-    # delta_L = dLoss/dA_L * f_L'(Z_L)
-    delta = _backprop_activation(activations[L - 1], dout, Zs[L])
     for l in range(L, 0, -1):
+        if drops is not None and drops[l - 1] is not None:
+            dA = _dropout(dA, *drops[l - 1])      # dLoss/dA_l from dLoss/d(dropped A_l)
+        # delta_l = dLoss/dA_l * f_l'(Z_l)
+        delta = _backprop_activation(activations[l - 1], dA, Zs[l])
         grads[2 * l - 2] = As[l - 1].T @ delta    # dW_l = A_{l-1}^T delta_l
         grads[2 * l - 1] = delta.sum(axis=0)      # db_l = sum over samples of delta_l
-        if l > 1:
-            # delta_{l-1} = (delta_l @ W_l^T) * f_{l-1}'(Z_{l-1})
-            delta = _backprop_activation(activations[l - 2], delta @ params[2 * l - 2].T,
-                                         Zs[l - 1])
-    return value, grads
+        dA = delta @ params[2 * l - 2].T          # dLoss/dA_{l-1} = delta_l W_l^T
+    return value, grads, dA
 
 
 def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
@@ -628,8 +791,8 @@ def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
         ``[W_1, b_1, W_2, b_2, ...]`` as in :func:`forward`.
     activations : list of str
         One name from :data:`ACTIVATIONS` per layer.
-    loss_name : str
-        One of :data:`LOSSES`.
+    loss_name : str or loss object
+        As ``name`` in :func:`loss`.
     X : ndarray of shape (n_samples, fan_in_1)
     y : ndarray
         Targets, as in :func:`loss`.
@@ -642,13 +805,35 @@ def loss_and_grads(params, activations, loss_name, X, y, sample_weight=None):
     grads : list of ndarray
         ``[dW_1, db_1, dW_2, db_2, ...]``, each of its parameter's shape.
     """
-    _check_name("loss_name", loss_name, LOSSES)
+    spec, X, y, w = _check_batch(params, activations, loss_name, X, y, sample_weight)
+    return _loss_and_grads(params, activations, spec, X, y, w)[:2]
+
+
+def _check_batch(params, activations, loss_name, X, y, sample_weight):
+    """(loss spec, X, y, w) checked and converted, for a network's batch."""
+    spec = _resolve_loss(loss_name)
     X = _check_network(params, activations, X)
     if X.shape[0] == 0:
         raise ValueError("X must have at least one row")
-    y = _check_targets(loss_name, (X.shape[0], params[-1].shape[0]), y)
-    w = _check_sample_weight(sample_weight, X.shape[0])
-    return _loss_and_grads(params, activations, loss_name, X, y, w)
+    y = _check_targets(spec, (X.shape[0], params[-1].shape[0]), y)
+    return spec, X, y, _check_sample_weight(sample_weight, X.shape[0])
+
+
+def input_gradient(params, activations, loss_name, X, y, sample_weight=None):
+    """Gradient of the loss with respect to the inputs: the backward pass of
+    :func:`loss_and_grads` one product further, ``dLoss/dX = delta_1 @ W_1^T``.
+
+    Parameters
+    ----------
+    params, activations, loss_name, X, y, sample_weight
+        As in :func:`loss_and_grads`.
+
+    Returns
+    -------
+    dX : ndarray of shape (n_samples, fan_in_1)
+    """
+    spec, X, y, w = _check_batch(params, activations, loss_name, X, y, sample_weight)
+    return _loss_and_grads(params, activations, spec, X, y, w)[2]
 
 
 def predict_transform(loss_name, out):
@@ -656,8 +841,8 @@ def predict_transform(loss_name, out):
 
     Parameters
     ----------
-    loss_name : str
-        One of :data:`LOSSES`.
+    loss_name : str or loss object
+        As ``name`` in :func:`loss`.
     out : ndarray of shape (n_samples, n_outputs)
 
     Returns
@@ -666,11 +851,12 @@ def predict_transform(loss_name, out):
         - cross_entropy: class probabilities ``softmax(out_i)`` row by row,
           shape (n_samples, n_outputs)
         - binary_cross_entropy: probabilities ``sigmoid(out)``, shape (n_samples, n_outputs)
-        - mse: ``out`` unchanged (copied), shape (n_samples, n_outputs)
+        - poisson: rates ``exp(out)``, shape (n_samples, n_outputs)
         - gaussian_nll: means then variances, ``[mu, exp(s)]`` with ``mu = out[:, :k]``,
           ``s = out[:, k:]``, shape (n_samples, 2k)
+        - the others: ``out`` unchanged (copied), shape (n_samples, n_outputs)
     """
-    _check_name("loss_name", loss_name, LOSSES)
+    loss_name = _resolve_loss(loss_name)[0]
     out = _as_float_array("out", out)
     if out.ndim != 2:
         raise ValueError(f"out must be 2-D (n_samples, n_outputs), got shape {out.shape}")
@@ -678,6 +864,8 @@ def predict_transform(loss_name, out):
         return _softmax_and_logsumexp(out)[0]
     if loss_name == "binary_cross_entropy":
         return _sigmoid(out)
+    if loss_name == "poisson":
+        return np.exp(out)
     if loss_name == "gaussian_nll":
         if out.shape[1] % 2:
             raise ValueError(f"gaussian_nll needs an even number of outputs, got {out.shape[1]}")
@@ -702,8 +890,9 @@ def init_optimizer_state(params):
     state : dict
         ``{"step": 0, "m": [...], "v": [...], "buf": [...]}``, each list holding one
         zero array per parameter array (its shape and dtype): ``m`` and ``v`` are
-        Adam's first and second moments (``v`` is also RMSprop's square average),
-        ``buf`` the momentum buffer of SGD and RMSprop.
+        Adam's first and second moments (``v`` is also RMSprop's square average and
+        Rprop's step sizes), ``buf`` the momentum buffer of SGD and RMSprop (and
+        Rprop's previous gradient).
     """
     return {
         "step": 0,
@@ -740,6 +929,13 @@ def _resolve_hyper(name, hyper):
         h["nesterov"] = bool(h["nesterov"])
         if h["nesterov"] and h["momentum"] <= 0:
             raise ValueError("nesterov=True requires momentum > 0")
+    if "etas" in h:
+        h["etas"] = tuple(float(e) for e in h["etas"])
+        if not 0.0 < h["etas"][0] < 1.0 < h["etas"][1]:
+            raise ValueError(f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {h['etas']}")
+        h["step_sizes"] = tuple(float(v) for v in h["step_sizes"])
+        if not 0.0 <= h["step_sizes"][0] <= h["step_sizes"][1]:
+            raise ValueError(f"step_sizes must satisfy 0 <= min <= max, got {h['step_sizes']}")
     return h
 
 
@@ -798,6 +994,38 @@ def _rmsprop_update(p, grad, v, buf, lr, alpha, eps, momentum, weight_decay):
         p[...] = p - lr * (g / avg)
 
 
+def _rprop_update(p, grad, prev, step_size, t, lr, etas, step_sizes):
+    """Rprop (PyTorch's rule; no weight decay), in place.
+
+    At t = 1: prev = 0 and step_size = lr. s = grad prev; step_size *= etas[1]
+    where s > 0, etas[0] where s < 0 (1 where s = 0), then clamped to
+    [step_sizes[0], step_sizes[1]]; g = 0 where s < 0, else grad;
+    p = p - sign(g) step_size; prev = g.
+    """
+    if t == 1:
+        prev[...] = 0
+        step_size[...] = lr
+    s = grad * prev
+    one = p.dtype.type(1)
+    factor = np.where(s > 0, p.dtype.type(etas[1]), np.where(s < 0, p.dtype.type(etas[0]), one))
+    step_size[...] = np.clip(step_size * factor, step_sizes[0], step_sizes[1])
+    g = np.where(s < 0, 0, grad)
+    p[...] = p - np.sign(g) * step_size
+    prev[...] = g
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale the gradients in place as ``torch.nn.utils.clip_grad_norm_`` does: by
+    ``max_norm / (norm + 1e-6)`` when that is below 1, ``norm`` the L2 norm of all of
+    them together (in float64). Returns ``norm``."""
+    norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+    factor = max_norm / (norm + 1e-6)
+    if factor < 1:
+        for g in grads:
+            g *= factor
+    return norm
+
+
 # Name -> update of parameter array i at step t, from the state of init_optimizer_state.
 _UPDATES = {
     "sgd": lambda p, g, s, i, t, h: _sgd_update(p, g, s["buf"][i], t, **h),
@@ -806,6 +1034,7 @@ _UPDATES = {
     "adamw": lambda p, g, s, i, t, h: _adam_update(p, g, s["m"][i], s["v"][i], t,
                                                    decoupled=True, **h),
     "rmsprop": lambda p, g, s, i, t, h: _rmsprop_update(p, g, s["v"][i], s["buf"][i], **h),
+    "rprop": lambda p, g, s, i, t, h: _rprop_update(p, g, s["buf"][i], s["v"][i], t, **h),
 }
 
 #: The optimizers' names, as ``nncore.optimizers.OPTIMIZERS`` names them.
@@ -855,6 +1084,8 @@ def optimizer_step(name, hyper, params, grads, state):
     - rmsprop: ``g = grad + wd p``; ``v = alpha v + (1 - alpha) g^2``;
       ``avg = sqrt(v) + eps``; if ``momentum > 0``: ``buf = momentum buf + g / avg``
       and ``p = p - lr buf``; else ``p = p - lr g / avg``.
+    - rprop (no weight decay): see :func:`_rprop_update`; ``buf`` holds the previous
+      gradient and ``v`` the step sizes.
 
     Parameters
     ----------
@@ -903,13 +1134,16 @@ def _check_orders(orders, epochs, n):
 
 
 def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
-        optimizer=("adam", {"lr": 1e-3}), orders=None, sample_weight=None, state=None):
+        optimizer=("adam", {"lr": 1e-3}), orders=None, sample_weight=None, state=None,
+        dropout=None, seed=0, clip_norm=None):
     """Minibatch training, in place on ``params``.
 
     Each epoch visits the rows in order (``orders=None``: batches ``[0:B]``,
     ``[B:2B]``, ..., the last partial batch included) or in the order
-    ``orders[epoch]``. For each batch ``b``: ``loss_b, grads =
-    loss_and_grads(batch)`` (the batch's own weighted mean), then one
+    ``orders[epoch]``. For each batch ``b``, trained in optimizer step t: ``loss_b,
+    grads = loss_and_grads(batch)`` (the batch's own weighted mean; with dropout, on
+    the network with layer l's outputs masked by ``dropout_mask(seed, t, l, ...)``),
+    the gradients clipped to ``clip_norm`` (:func:`clip_grad_norm`), then one
     :func:`optimizer_step`. The epoch loss is
     ``sum_b loss_b W_b / sum_b W_b``, where ``loss_b`` is taken before that batch's
     update and ``W_b`` is the batch's sum of sample weights (its size without
@@ -922,8 +1156,8 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
         ``[W_1, b_1, W_2, b_2, ...]``, updated in place.
     activations : list of str
         One name from :data:`ACTIVATIONS` per layer.
-    loss_name : str
-        One of :data:`LOSSES`.
+    loss_name : str or loss object
+        As ``name`` in :func:`loss`.
     X : ndarray of shape (n_samples, fan_in_1)
     y : ndarray
         Targets for all rows, as in :func:`loss`.
@@ -937,6 +1171,12 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
     state : dict, optional
         Optimizer state to continue from (its step counter and buffers); a fresh
         one from :func:`init_optimizer_state` if None.
+    dropout : list of float, optional
+        Each layer's dropout rate, in [0, 1).
+    seed : int, default 0
+        The dropout masks' seed.
+    clip_norm : float, optional
+        Clip each batch's gradient to this L2 norm.
 
     Returns
     -------
@@ -945,13 +1185,8 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
     state : dict
         The optimizer state after the last step.
     """
-    _check_name("loss_name", loss_name, LOSSES)
-    X = _check_network(params, activations, X)
+    spec, X, y, w = _check_batch(params, activations, loss_name, X, y, sample_weight)
     n = X.shape[0]
-    if n == 0:
-        raise ValueError("X must have at least one row")
-    y = _check_targets(loss_name, (n, params[-1].shape[0]), y)
-    w = _check_sample_weight(sample_weight, n)
     if not isinstance(epochs, numbers.Integral) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
@@ -962,10 +1197,27 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
         raise ValueError(f"optimizer must be a (name, hyperparameters) pair, got {optimizer!r}") from None
     h = _resolve_hyper(opt_name, hyper)
     orders = _check_orders(orders, epochs, n)
+    if dropout is not None and (len(dropout) != len(activations)
+                                or not all(0 <= p < 1 for p in dropout)):
+        raise ValueError(f"dropout must hold one rate in [0, 1) per layer, got {dropout!r}")
+    if clip_norm is not None and not clip_norm > 0:
+        raise ValueError(f"clip_norm must be > 0, got {clip_norm!r}")
     if state is None:
         state = init_optimizer_state(params)
     else:
         _check_state(state, params)
+
+    def step(rows, w_b):
+        t = state["step"] + 1
+        drops = None if dropout is None else [
+            None if p == 0 else (dropout_mask(seed, t, l, len(X[rows]), W.shape[1], p), p)
+            for (l, W, _, _), p in zip(_layers(params, activations), dropout)]
+        loss_b, grads, _ = _loss_and_grads(params, activations, spec, X[rows], y[rows],
+                                           w_b, drops)
+        if clip_norm is not None:
+            clip_grad_norm(grads, clip_norm)
+        _optimizer_step(opt_name, h, params, grads, state)
+        return loss_b
 
     epoch_losses = []
     for epoch in range(epochs):
@@ -979,9 +1231,39 @@ def fit(params, activations, loss_name, X, y, epochs=1, batch_size=32,
             weight_b = float(min(start + batch_size, n) - start) if w_b is None else float(w_b.sum())
             if weight_b == 0:
                 continue    # no information in this batch: no loss, no step
-            loss_b, grads = _loss_and_grads(params, activations, loss_name, X[rows], y[rows], w_b)
-            _optimizer_step(opt_name, h, params, grads, state)
-            weighted_sum += loss_b * weight_b
+            weighted_sum += step(rows, w_b) * weight_b
             weight_sum += weight_b
         epoch_losses.append(weighted_sum / weight_sum)
     return epoch_losses, state
+
+
+def lbfgs(params, activations, loss_name, X, y, max_iter, history_size=10, tol=1e-7,
+          sample_weight=None):
+    """Full-batch L-BFGS, in place on ``params``: SciPy's
+    ``minimize(fun, x0, jac=True, method="L-BFGS-B", tol=tol,
+    options={"maxiter": max_iter, "maxcor": history_size})`` on the flat float64
+    parameters (layer by layer, ``W_l`` then ``b_l``), ``fun`` = :func:`loss_and_grads`
+    over all of X. Returns the loss after each iteration (a list of float).
+    """
+    from scipy.optimize import minimize
+
+    spec, X, y, w = _check_batch(params, activations, loss_name, X, y, sample_weight)
+    shapes = [p.shape for p in params]
+    cuts = np.cumsum([p.size for p in params])[:-1]
+
+    def unflatten(x):
+        return [part.reshape(shape) for part, shape in zip(np.split(x, cuts), shapes)]
+
+    def fun(x):
+        value, grads, _ = _loss_and_grads(unflatten(x), activations, spec, X, y, w)
+        return value, np.concatenate([g.ravel() for g in grads]).astype(np.float64)
+
+    losses = []
+    x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
+    result = minimize(fun, x0, jac=True, method="L-BFGS-B", tol=tol,
+                      callback=lambda intermediate_result: losses.append(
+                          float(intermediate_result.fun)),
+                      options={"maxiter": max_iter, "maxcor": history_size})
+    for p, part in zip(params, unflatten(result.x)):
+        p[...] = part
+    return losses

@@ -18,7 +18,7 @@ import numpy as np
 # ---------------------------------------------------------------------------- data
 #: Every loss, with cross_entropy twice: integer labels and probability rows.
 LOSS_CASES = ("mse", "binary_cross_entropy", "cross_entropy", "cross_entropy_probs",
-              "gaussian_nll")
+              "gaussian_nll", "mae", "huber", "poisson", "quantile")
 
 
 def loss_name(case):
@@ -34,13 +34,16 @@ def output_width(case, k):
 def make_targets(case, n, k, rng, dtype=np.float64):
     """Targets for ``n`` rows and ``k`` target columns (classes for cross_entropy).
 
-    mse and gaussian_nll: normal values (n, k); binary_cross_entropy: uniform
+    mse, gaussian_nll, mae, huber and quantile: normal values (n, k); poisson: counts
+    (n, k); binary_cross_entropy: uniform
     probabilities in [0, 1] (n, k); cross_entropy: integer labels (n,) covering the
     classes; cross_entropy_probs: Dirichlet probability rows (n, k). Float targets
     are of ``dtype``.
     """
-    if case in ("mse", "gaussian_nll"):
+    if case in ("mse", "gaussian_nll", "mae", "huber", "quantile"):
         return rng.normal(size=(n, k)).astype(dtype)
+    if case == "poisson":
+        return rng.poisson(1.5, size=(n, k)).astype(dtype)
     if case == "binary_cross_entropy":
         return rng.uniform(size=(n, k)).astype(dtype)
     if case == "cross_entropy":

@@ -56,12 +56,15 @@ def equivalence(opt_name, shuffle):
     mine = np.array_split(np.arange(61), size)[rank]      # each rank's validation rows
     # Every rank's replica starts from other weights: rank 0's are broadcast.
     net = network(seed=1 + rank)
+    # SGD with its gradient clipped (by the norm of the global batch's gradient)
+    clip = 0.05 if opt_name == "sgd" else None
     hist = net.fit(X[rows], y[rows], epochs=4, batch_size=B, optimizer=make_opt(),
-                   shuffle=shuffle, sample_weight=w[rows], comm=comm,
+                   shuffle=shuffle, sample_weight=w[rows], comm=comm, clip_norm=clip,
                    validation_data=(Xv[mine], yv[mine], wv[mine]))
     single = network(seed=1)
     ref = single.fit(X, y, epochs=4, batch_size=size * B, optimizer=make_opt(),
-                     shuffle=shuffle, sample_weight=w, validation_data=(Xv, yv, wv))
+                     shuffle=shuffle, sample_weight=w, validation_data=(Xv, yv, wv),
+                     clip_norm=clip)
     p, q = net.state()["params"], single.state()["params"]
     digests = comm.allgather(digest(net))
     report(max_rel=float(np.max(np.abs(p - q)) / np.max(np.abs(q))),
@@ -105,10 +108,13 @@ def balanced():
     labels = (y[:, 0] > 0).astype(int)
     net = nncore.Network([nncore.Dense(4, 8, "tanh"), nncore.Dense(8, 2)],
                          loss="cross_entropy", dtype="float64", seed=0)
-    try:
-        net.fit(X, labels, class_weight="balanced", comm=comm)
-    except ValueError as exc:
-        report(error="ValueError", message=str(exc))
+    messages = []
+    for kwargs in ({"class_weight": "balanced"}, {"optimizer": nncore.LBFGS()}):
+        try:
+            net.fit(X, labels, comm=comm, **kwargs)
+        except ValueError as exc:
+            messages.append(str(exc))
+    report(error="ValueError", message=" | ".join(messages), count=len(messages))
 
 
 def bad_widths():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import nncore
+from nncore import _dispatch
 from nncore.datasets import make_spiral
 
 
@@ -152,3 +153,29 @@ def test_epoch_order_is_a_uniform_permutation():
     chi2 = ((observed - 1000.0) ** 2 / 1000.0).sum()
     assert chi2 < 60     # 23 degrees of freedom: P(chi2 > 60) < 1e-4
     assert len(epoch_order(rng, 1)) == 1 and epoch_order(rng, 1)[0] == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("build", _dispatch.available())
+def test_width_one_output_trains_to_the_same_bits_at_one_and_two_threads(build, dtype):
+    """A width-1 output layer's products are one-column (M x 1): on batches of 3000
+    rows they are large enough to thread (M*K above the kernels' threading cut-over),
+    and the path that computes them must not change with the thread count, or the
+    weights would differ in their last bits between 1 and 2 threads. The kernels' own
+    products only: a build that hands products this size to BLAS gets whatever BLAS
+    does at each thread count."""
+    module = _dispatch.build(build)
+    if module.BLAS_ABOVE < 3000 * 200 * 20:
+        pytest.skip(f"the {build} build hands these products to BLAS")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 20))
+    y = X[:, :1] * 0.5 + rng.normal(scale=0.1, size=(3000, 1))
+    weights = []
+    with _dispatch.use(build):
+        for threads in (1, 2):
+            net = nncore.Network([nncore.Dense(20, 200, "relu"), nncore.Dense(200, 1)],
+                                 loss="mse", dtype=dtype, seed=0)
+            with nncore.set_num_threads(threads):
+                net.fit(X, y, epochs=3, batch_size=3000, optimizer=nncore.Adam(1e-2))
+            weights.append(net._flat.copy())
+    np.testing.assert_array_equal(weights[0], weights[1])

@@ -82,12 +82,13 @@ def test_callbacks_see_the_same_logs_on_every_rank_and_stop_them_together(tmp_pa
     assert len(lines) == 1 + out[0]["epochs"]
 
 
-def test_balanced_class_weights_are_refused_on_every_rank(tmp_path):
+def test_balanced_class_weights_and_lbfgs_are_refused_on_every_rank(tmp_path):
     code, out, err = run_job("balanced", tmp_path)
     assert code == 0, err
     for rank in (0, 1):
         assert out[rank]["error"] == "ValueError"
         assert "whole data set" in out[rank]["message"]
+        assert "LBFGS" in out[rank]["message"] and out[rank]["count"] == 2
 
 
 def test_shards_of_different_widths_are_a_value_error_on_every_rank(tmp_path):

@@ -107,23 +107,27 @@ def test_use_switches_the_build_for_a_block_and_restores_it():
                                  (3000, 200)])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
-@pytest.mark.parametrize("threads", [1, 2])
-def test_one_column_products(build, dtype, M, K, ta, tb, threads):
+def test_one_column_products(build, dtype, M, K, ta, tb):
     """A one-column C (a layer of width 1, or its weight gradient) takes its own
     paths: dot products when A's rows are contiguous, else the transposed one-row
-    product; and the ordinary tiles when it is large enough to thread."""
+    product; by its shape alone, so a product large enough to thread (3000 x 200)
+    gives the same bits at one thread and at two."""
     rng = np.random.default_rng(M * 1000 + K)
     A = rng.normal(size=(K, M) if ta else (M, K)).astype(dtype)
     B = rng.normal(size=(1, K) if tb else (K, 1)).astype(dtype)
     C0 = rng.normal(size=(M, 1)).astype(dtype)
     expected = _product(A.astype(np.float64), B.astype(np.float64), ta, tb)
     tol = (1e-5 if dtype == "float32" else 1e-12) * (np.sqrt(K) + 1) * 4
-    with threadpool_limits(threads):
-        for accumulate in (False, True):
-            C = C0.copy() if accumulate else np.full((M, 1), np.nan, dtype)
-            build.matmul_into(A, B, C, ta, tb, accumulate, 1)
+    for accumulate in (False, True):
+        results = []
+        for threads in (1, 2):
+            with threadpool_limits(threads):
+                C = C0.copy() if accumulate else np.full((M, 1), np.nan, dtype)
+                build.matmul_into(A, B, C, ta, tb, accumulate, 1)
             want = expected + C0 if accumulate else expected
             assert np.abs(C - want).max() <= tol
+            results.append(C)
+        np.testing.assert_array_equal(results[0], results[1])
 
 
 @pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -164,3 +168,36 @@ def test_tiny_products(build, dtype, M, N, K, ta, tb):
         build.matmul_into(A, B, C, ta, tb, accumulate, 1)
         want = expected + C0 if accumulate else expected
         assert np.abs(C - want).max() <= tol
+
+
+@pytest.mark.parametrize("build", BUILDS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("N", [3, 17, 40, 64, 100, 130])
+@pytest.mark.parametrize("K", [1, 7, 64, 300, 520, 1100])
+@pytest.mark.parametrize("ta", [False, True])
+def test_one_row_products_give_the_bits_of_the_tiles(build, dtype, N, K, ta):
+    """A one-row C (a layer's pass over one sample) is summed with B read in place,
+    in the order of the register tiles: row 0 of a two-row product, which the tiles
+    compute, has the same bits, for every K block split and partial vector, written
+    or added to C, at one thread or two. (The products too small to pack, C at most a
+    vector wide, take their own path at any row count; they are compared to NumPy.)"""
+    rng = np.random.default_rng(N * 10000 + K)
+    A = rng.normal(size=(K, 2) if ta else (2, K)).astype(dtype)
+    B = rng.normal(size=(K, N)).astype(dtype)
+    C0 = rng.normal(size=(2, N)).astype(dtype)
+    one_row = np.ascontiguousarray(A[:, :1] if ta else A[:1])
+    expected = _product(A.astype(np.float64), B.astype(np.float64), ta, False)[:1]
+    tol = (1e-5 if dtype == "float32" else 1e-12) * (np.sqrt(K) + 1) * 4
+    lanes = build.VECTOR_BYTES // np.dtype(dtype).itemsize
+    direct = lanes >= N and K <= 512   # (nn_gemm_direct: one sum over all of K)
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            for accumulate in (False, True):
+                two = C0.copy() if accumulate else np.full((2, N), np.nan, dtype)
+                build.matmul_into(A, B, two, ta, False, accumulate, 1)
+                one = C0[:1].copy() if accumulate else np.full((1, N), np.nan, dtype)
+                build.matmul_into(one_row, B, one, ta, False, accumulate, 1)
+                want = expected + C0[:1] if accumulate else expected
+                assert np.abs(one - want).max() <= tol
+                if not direct:
+                    np.testing.assert_array_equal(one, two[:1])

@@ -22,7 +22,7 @@ from _helpers import (
 
 N_IN, HIDDEN, N_ROWS = 3, (6, 5), 9
 K = {"mse": 3, "binary_cross_entropy": 3, "cross_entropy": 4, "cross_entropy_probs": 4,
-     "gaussian_nll": 2}
+     "gaussian_nll": 2, "mae": 3, "huber": 3, "poisson": 3, "quantile": 3}
 
 
 def build(activation, case, dtype, seed, last_activation=None):

@@ -273,8 +273,8 @@ class _SignalAfterCall:
     def __getattr__(self, name):
         return getattr(self._real, name)
 
-    def train_batches(self, *args):
-        result = self._real.train_batches(*args)
+    def train_batches(self, *args, **kwargs):
+        result = self._real.train_batches(*args, **kwargs)
         self.calls += 1
         if self.calls == self._fire_at:
             os.kill(os.getpid(), signal.SIGINT)

@@ -155,6 +155,8 @@ def test_optimizers_of_mixed_classes_or_shared_are_refused():
         nncore.fit_many(nets, X, y, optimizers=[nncore.SGD(0.1), nncore.Adam()])
     with pytest.raises(TypeError, match="one class"):
         nncore.fit_many(nets, X, y, optimizers=[nncore.Adam(), nncore.AdamW()])
+    with pytest.raises(TypeError, match="LBFGS"):
+        nncore.fit_many(nets, X, y, optimizers=[nncore.LBFGS(), nncore.LBFGS()])
     opt = nncore.Adam()
     assert "twice" in _refused(nets, X, y, optimizers=[opt, opt])
     assert "single Adam" in _refused(nets, X, y, optimizers=opt)
@@ -252,9 +254,10 @@ def test_the_kernel_refuses_a_network_whose_arrays_do_not_match():
                           ([net._flat, nets[1]._flat], [net._grads, short])):
         with pytest.raises(ValueError, match="kernel"):
             kernels.train_many(params, grads, [None, None], [None, None], net._sizes,
-                               net._acts, net._loss_code, Xc, T, labels, w, None, work,
-                               16, 0, 1, [settings, settings], np.zeros(2, np.intp),
-                               np.ones(2, np.intp), np.zeros(2), np.zeros(2), None)
+                               net._acts, net._loss_code, None, Xc, T, labels, w, None,
+                               work, 16, 0, 1, [settings, settings], np.zeros(2, np.intp),
+                               np.ones(2, np.intp), np.zeros(2), np.zeros(2), None,
+                               [None, None], np.zeros(2, np.uint64))
 
 
 def _without_time(history):
@@ -291,3 +294,24 @@ def test_validation_and_callbacks_as_fit_runs_them_for_each_network():
         assert np.array_equal(nets[k].state()["params"], alone.state()["params"]), k
         lengths.add(len(ref.loss))
     assert len(lengths) > 1          # the early stop happened for one network only
+
+
+@pytest.mark.parametrize("width", [8, 48])          # feature-major and row-major
+def test_dropout_networks_draw_the_masks_fit_draws(width):
+    X, y, w = data("wide-ce")
+    X = X[:, :4] if width == 8 else X
+
+    def make_dropout(seed, rate):
+        return nncore.Network([nncore.Dense(X.shape[1], width, "relu", dropout=rate),
+                               nncore.Dense(width, 5)], loss="cross_entropy",
+                              dtype="float64", seed=seed)
+
+    rates = [0.2, 0.5, 0.0]
+    nets = [make_dropout(k, r) for k, r in enumerate(rates)]
+    nncore.fit_many(nets, X, y, epochs=2, batch_size=16, seed=1, sample_weight=w,
+                    optimizers=[nncore.Adam(1e-2) for _ in rates])
+    for k, r in enumerate(rates):
+        alone = make_dropout(k, r)
+        fit_alone(alone, X, y, 1, epochs=2, batch_size=16, sample_weight=w,
+                  optimizer=nncore.Adam(1e-2))
+        assert np.array_equal(alone.state()["params"], nets[k].state()["params"]), k

@@ -507,6 +507,8 @@ OPTIMIZER_CASES = [
     ("adamw", {"lr": 0.01, "weight_decay": 0.3}),
     ("rmsprop", {"lr": 0.01}),
     ("rmsprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "momentum": 0.7, "weight_decay": 0.05}),
+    ("rprop", {"lr": 0.01}),
+    ("rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2)}),
 ]
 
 
@@ -521,7 +523,8 @@ def test_optimizer_matches_torch(name, hyper):
     if "betas" in th:
         th["betas"] = tuple(th["betas"])
     torch_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam,
-                 "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}[name]
+                 "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
+                 "rprop": torch.optim.Rprop}[name]
     topt = torch_cls(tparams, foreach=False, **th)
     state = ref.init_optimizer_state(params)
     for grads in grads_seq:
@@ -566,6 +569,16 @@ def test_loss_and_grads_matches_torch(act, loss_name):
         per_sample = F.binary_cross_entropy_with_logits(out, ty, reduction="none").mean(dim=1)
     elif loss_name == "cross_entropy":
         per_sample = F.cross_entropy(out, ty, reduction="none")
+    elif loss_name == "mae":
+        per_sample = F.l1_loss(out, ty, reduction="none").mean(dim=1)
+    elif loss_name == "huber":
+        per_sample = F.huber_loss(out, ty, reduction="none", delta=1.0).mean(dim=1)
+    elif loss_name == "poisson":
+        per_sample = F.poisson_nll_loss(out, ty, log_input=True, full=False,
+                                        reduction="none").mean(dim=1)
+    elif loss_name == "quantile":      # no such loss in PyTorch: its formula, q = 0.5
+        d = ty - out
+        per_sample = torch.maximum(0.5 * d, -0.5 * d).mean(dim=1)
     else:
         mu, s = out[:, :k], out[:, k:]
         per_sample = (0.5 * (s + (ty - mu) ** 2 * torch.exp(-s))).mean(dim=1)

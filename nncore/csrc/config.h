@@ -103,6 +103,15 @@
 #define NN_THREAD_NUM() 0
 #endif
 
+/* For the register tiles and the loops around them: inlined where they are called,
+ * whatever the compiler's size heuristics decide for the function around them (the
+ * tiles of a small product then run without a call each, and with its constants). */
+#if defined(__GNUC__)
+#define NN_HOT_INLINE static inline __attribute__((always_inline))
+#else
+#define NN_HOT_INLINE static inline
+#endif
+
 /* NN_NAME(nn_gemm) is nn_gemm_f32 or nn_gemm_f64 inside a per-type body (gemm_body.h,
  * fm_body.h), which its including header compiles once per type with NN_T the element
  * type and NN_SUFFIX its affix (f32 or f64). */

@@ -13,9 +13,10 @@
 #include "blocking.h"
 #include "vec.h"
 
-/* Values the packing buffer of nn_gemm_* needs for an N-column product: each panel
- * is laid out at a stride of 2 vectors, so threads can pack them independently. */
-#define NN_GEMM_PACK_SIZE(N) (NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)
+/* Values the packing buffer of nn_gemm_* needs for an N-column product: B's panels,
+ * each at a stride of 2 vectors so that threads can pack them independently, then as
+ * many values again for a block of A's rows. */
+#define NN_GEMM_PACK_SIZE(N) (2 * NN_KC * ((N) + 2 * NN_MAX_LANES) + NN_MAX_LANES)
 
 #define NN_BODY "gemm_body.h"
 #include "each_type.h"

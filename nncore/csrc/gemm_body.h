@@ -19,7 +19,7 @@
 #if defined(__GNUC__)
 
 /* Tile of ``rows`` (<= NN_MR) x ``cols`` (<= 2V) of C from a 2-vector panel. */
-static inline void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
+NN_HOT_INLINE void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
                                           ptrdiff_t csa, ptrdiff_t rows, const NN_T *bp,
                                           NN_T *c, ptrdiff_t ldc, ptrdiff_t cols,
                                           int accumulate)
@@ -51,7 +51,7 @@ static inline void NN_NAME(nn_gemm_tile2)(ptrdiff_t kc, const NN_T *a, ptrdiff_t
 }
 
 /* Tile of ``rows`` x ``cols`` (<= V) of C from a 1-vector panel. */
-static inline void NN_NAME(nn_gemm_tile1)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
+NN_HOT_INLINE void NN_NAME(nn_gemm_tile1)(ptrdiff_t kc, const NN_T *a, ptrdiff_t rsa,
                                           ptrdiff_t csa, ptrdiff_t rows, const NN_T *bp,
                                           NN_T *c, ptrdiff_t ldc, ptrdiff_t cols,
                                           int accumulate)
@@ -181,11 +181,67 @@ static inline int NN_NAME(nn_gemm_direct_fits)(ptrdiff_t width, ptrdiff_t a_valu
            && a_values <= NN_DIRECT_MAX;
 }
 
-/* Row tiles t0 .. t1-1 of C's columns under packed panel q. */
-static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,
+/* Columns [0, cols) of a one-row C (+)= a op(B) over terms p < kc, up to 4 whole
+   vectors and a partial one: each column summed from zero in order of p, in a
+   register, as a tile sums it, with B read in place. */
+static inline void NN_NAME(nn_gemm_row_block)(ptrdiff_t kc, const NN_T *a, ptrdiff_t csa,
+                                              const NN_T *B, ptrdiff_t rsb, ptrdiff_t cols,
+                                              NN_T *c, int accumulate)
+{
+    const ptrdiff_t V = NN_V, full = cols / V, tail = cols % V;
+    NN_VEC x0 = {0}, x1 = {0}, x2 = {0}, x3 = {0}, xt = {0};
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const NN_T s = a[p * csa];
+        const NN_T *b = B + p * rsb;
+        /* four independent sums in flight hide the latency of each */
+        if (full > 0) x0 += s * *(const NN_VECU *)b;
+        if (full > 1) x1 += s * *(const NN_VECU *)(b + V);
+        if (full > 2) x2 += s * *(const NN_VECU *)(b + 2 * V);
+        if (full > 3) x3 += s * *(const NN_VECU *)(b + 3 * V);
+        if (tail) {
+            NN_VEC t;
+            if (NN_AVX512_HELPERS) {
+                NN_NAME(nn_load_masked)(b + full * V, tail, (NN_T *)&t);
+            } else {
+                NN_T lanes[NN_V] = {0};
+                for (ptrdiff_t u = 0; u < tail; u++) lanes[u] = b[full * V + u];
+                memcpy(&t, lanes, sizeof(t));
+            }
+            xt += s * t;
+        }
+    }
+    if (full > 0) NN_NAME(nn_store)(c, x0, V, accumulate);
+    if (full > 1) NN_NAME(nn_store)(c + V, x1, V, accumulate);
+    if (full > 2) NN_NAME(nn_store)(c + 2 * V, x2, V, accumulate);
+    if (full > 3) NN_NAME(nn_store)(c + 3 * V, x3, V, accumulate);
+    if (tail) NN_NAME(nn_store)(c + full * V, xt, tail, accumulate);
+}
+
+/* C (1 x N) (+)= a op(B), B's rows contiguous: the sums of the tiles (each k-block
+   of NN_KBLOCK(K) terms summed from zero, then stored or added to C, block after
+   block), so the same results, without packing B or computing a tile's spare rows:
+   a layer's pass over one row costs about its multiply-adds. */
+static inline void NN_NAME(nn_gemm_row)(ptrdiff_t N, ptrdiff_t K, const NN_T *a,
+                                        ptrdiff_t csa, const NN_T *B, ptrdiff_t rsb,
+                                        NN_T *C, int accumulate)
+{
+    const ptrdiff_t V = NN_V, kb = NN_KBLOCK(K);
+    for (ptrdiff_t pc = 0; pc < K; pc += kb) {
+        ptrdiff_t kc = K - pc < kb ? K - pc : kb;
+        for (ptrdiff_t j = 0; j < N; j += 4 * V)
+            NN_NAME(nn_gemm_row_block)(kc, a + pc * csa, csa, B + pc * rsb + j, rsb,
+                                       N - j < 4 * V ? N - j : 4 * V, C + j,
+                                       accumulate || pc > 0);
+    }
+}
+
+/* Row tiles t0 .. t1-1 of C's columns under packed panel q; A read in place, or from
+   ``ap``, where nn_gemm_pack_a_* packed those tiles. */
+NN_HOT_INLINE void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t1,
                                           ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t M,
                                           ptrdiff_t N, const NN_T *A, ptrdiff_t rsa,
-                                          ptrdiff_t csa, const NN_T *bp, NN_T *C, int acc)
+                                          ptrdiff_t csa, const NN_T *ap, const NN_T *bp,
+                                          NN_T *C, int acc)
 {
     const ptrdiff_t V = NN_V;
     ptrdiff_t j = q * 2 * V;
@@ -194,18 +250,47 @@ static inline void NN_NAME(nn_gemm_sweep)(ptrdiff_t q, ptrdiff_t t0, ptrdiff_t t
     for (ptrdiff_t t = t0; t < t1; t++) {
         ptrdiff_t i = t * NN_MR;
         ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;
-        const NN_T *a = A + i * rsa + pc * csa;
+        const NN_T *a = ap ? ap + (t - t0) * kc * NN_MR : A + i * rsa + pc * csa;
+        ptrdiff_t ra = ap ? 1 : rsa, ca = ap ? NN_MR : csa;
         if (w == V)
-            NN_NAME(nn_gemm_tile1)(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);
+            NN_NAME(nn_gemm_tile1)(kc, a, ra, ca, rows, bp, C + i * N + j, N, cols, acc);
         else
-            NN_NAME(nn_gemm_tile2)(kc, a, rsa, csa, rows, bp, C + i * N + j, N, cols, acc);
+            NN_NAME(nn_gemm_tile2)(kc, a, ra, ca, rows, bp, C + i * N + j, N, cols, acc);
+    }
+}
+
+/* Pack row tiles t0 .. t1-1 of op(A), columns pc .. pc+kc-1, at ap: tile t's kc x
+   NN_MR values p-major at ap + (t - t0) * kc * NN_MR, as the tiles read them (a last
+   tile's spare rows are left out: tiles read row 0 in their place). For an A stored
+   transposed (a layer's input in its weight gradient), whose tiles would otherwise
+   read NN_MR values from each of kc lines a stored row apart, lines that a stored row
+   of a power of two bytes maps to a few sets of the cache. */
+static inline void NN_NAME(nn_gemm_pack_a)(ptrdiff_t t0, ptrdiff_t t1, ptrdiff_t pc,
+                                           ptrdiff_t kc, ptrdiff_t M, const NN_T *A,
+                                           ptrdiff_t rsa, ptrdiff_t csa, NN_T *ap)
+{
+    for (ptrdiff_t t = t0; t < t1; t++) {
+        ptrdiff_t i = t * NN_MR;
+        ptrdiff_t rows = M - i < NN_MR ? M - i : NN_MR;
+        const NN_T *src = A + i * rsa + pc * csa;
+        NN_T *dst = ap + (t - t0) * kc * NN_MR;
+        if (rows == NN_MR && rsa == 1) {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (int r = 0; r < NN_MR; r++) dst[p * NN_MR + r] = src[p * csa + r];
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (ptrdiff_t r = 0; r < rows; r++)
+                    dst[p * NN_MR + r] = src[p * csa + r * rsa];
+        }
     }
 }
 
 /* Panels q0 .. q1-1 of C, all rows, in blocks of columns and rows (blocking.h): for
    each block, pack each panel, then sweep the block's rows under it. Each panel is
    packed in its own slot when threads share the buffer (``slot_per_panel``), else
-   all in slot 0, which is then all the buffer a sequential product touches. */
+   all in slot 0, which is then all the buffer a sequential product touches. A
+   sequential product whose A is stored transposed packs each row block of A too,
+   in the buffer's second half (at most N + 2 NN_MAX_LANES rows at a time). */
 static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,
                                            ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                                            const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
@@ -215,20 +300,26 @@ static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
 {
     const ptrdiff_t kb = NN_KBLOCK(K);
     if (q1 <= q0 || n_tiles < 1) return;
+    const int pack_a = !slot_per_panel && csa != 1 && n_tiles > 1 && q1 - q0 > 1;
+    NN_T *ap = pack_a ? bp0 + NN_KC * (N + 2 * NN_MAX_LANES) : NULL;
+    ptrdiff_t most_tiles = nn_block_rows(kb, sizeof(NN_T)) / NN_MR;
+    if (pack_a && most_tiles > (N + 2 * NN_MAX_LANES) / NN_MR)
+        most_tiles = (N + 2 * NN_MAX_LANES) / NN_MR;
     /* Panels per column block and row tiles per row block, each split evenly. */
     const ptrdiff_t qb = nn_even_block(q1 - q0,
                                        nn_block_cols(kb, sizeof(NN_T), 2 * NN_V) / (2 * NN_V));
-    const ptrdiff_t tb = nn_even_block(n_tiles, nn_block_rows(kb, sizeof(NN_T)) / NN_MR);
+    const ptrdiff_t tb = nn_even_block(n_tiles, most_tiles);
     for (ptrdiff_t qa = q0; qa < q1; qa += qb) {
         ptrdiff_t qz = q1 - qa < qb ? q1 : qa + qb;
         for (ptrdiff_t pc = 0; pc < K; pc += kb) {
             ptrdiff_t kc = K - pc < kb ? K - pc : kb;
             for (ptrdiff_t ta = 0; ta < n_tiles; ta += tb) {
                 ptrdiff_t tz = n_tiles - ta < tb ? n_tiles : ta + tb;
+                if (pack_a) NN_NAME(nn_gemm_pack_a)(ta, tz, pc, kc, M, A, rsa, csa, ap);
                 for (ptrdiff_t q = qa; q < qz; q++) {
                     const NN_T *bp = NN_NAME(nn_gemm_pack)(q, slot_per_panel ? q : 0, pc,
                                                            kc, N, B, rsb, csb, bp0);
-                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, bp, C,
+                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, ap, bp, C,
                                            accumulate || pc > 0);
                 }
             }
@@ -237,12 +328,15 @@ static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t
 }
 
 /* The products that take no packing or no threads, whatever their size: a one-column
-   C (dot products, or the one-row C^T = op(B)^T op(A)^T) and a C at most one vector
-   wide with a small A. Returns whether it took the product. */
+   C (dot products, or the one-row C^T = op(B)^T op(A)^T), a C at most one vector
+   wide with a small A, and a one-row C. Returns whether it took the product. The
+   choice depends on the shape alone, never on the thread count: these paths sum in
+   another order than the tiles, so a product large enough to thread must still take
+   the path it takes on one thread, or its bits would change with the threads. */
 static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                                           const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
                                           const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                                          NN_T *C, int accumulate, NN_T *bp0, int threaded)
+                                          NN_T *C, int accumulate, NN_T *bp0)
 {
     const ptrdiff_t V = NN_V;
     /* Products too small to thread or pack (all of a tiny network's). */
@@ -250,11 +344,11 @@ static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         NN_NAME(nn_gemm_direct)(M, N, K, A, rsa, csa, B, rsb, C, accumulate);
         return 1;
     }
-    if (N == 1 && csa == 1 && rsb == 1 && !threaded) {
+    if (N == 1 && csa == 1 && rsb == 1) {
         NN_NAME(nn_dots)(M, K, A, rsa, B, C, accumulate);
         return 1;
     }
-    if (N == 1 && M > 1 && !threaded) {
+    if (N == 1 && M > 1) {
         /* A one-column C (M x 1) is, in the same memory, the one-row C^T = op(B)^T
            op(A)^T: solved that way, the M values lie along the vector lanes instead
            of filling one lane of each vector. (Sequential only: the panels of the
@@ -264,6 +358,10 @@ static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         else
             NN_NAME(nn_gemm_panels)(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb,
                                     A, csa, rsa, C, accumulate, bp0, 0);
+        return 1;
+    }
+    if (M == 1 && csb == 1) {
+        NN_NAME(nn_gemm_row)(N, K, A, csa, B, rsb, C, accumulate);
         return 1;
     }
     return 0;
@@ -303,7 +401,7 @@ static void NN_NAME(nn_gemm_parallel)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
         ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();
         for (ptrdiff_t q = 0; q < n_panels; q++)
             NN_NAME(nn_gemm_sweep)(q, id * n_tiles / nt, (id + 1) * n_tiles / nt, pc, kc,
-                                   M, N, A, rsa, csa, bp0 + q * 2 * V * NN_KC, C,
+                                   M, N, A, rsa, csa, NULL, bp0 + q * 2 * V * NN_KC, C,
                                    accumulate || pc > 0);
         NN_PRAGMA(omp barrier)
     }
@@ -325,8 +423,7 @@ static void NN_NAME(nn_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const NN_T *
             for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(NN_T));
         return;
     }
-    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0,
-                                threaded))
+    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0))
         return;
     /* Threads when built with OpenMP and the product is large enough to pay for
        waking them; otherwise no OpenMP region at all: entering one costs
