@@ -116,3 +116,48 @@ def test_streaming_blocks_equals_one_pass_over_them(opt):
               epochs=1, batch_size=32, optimizer=opt(), shuffle=False)
     assert np.array_equal(streamed.state()["params"], whole.state()["params"])
     assert streamed.optimizer.step == whole.optimizer.step == 20
+
+
+def test_partial_fit_over_blocks_equals_fit_over_the_same_blocks():
+    # Dask-ML's Incremental calls partial_fit once per block of a Dask array; with
+    # the rows in order and whole batches per block, that is fit's epoch over them.
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from nncore.sklearn import NNClassifier
+
+    X, y = _data(n=640)
+    settings = dict(hidden_layer_sizes=(32,), batch_size=32, shuffle=False,
+                    random_state=0, dtype="float64", learning_rate_init=1e-2)
+    streamed = NNClassifier(**settings)
+    for start in range(0, 640, 160):
+        streamed.partial_fit(X[start:start + 160], y[start:start + 160],
+                             classes=[0, 1])
+    whole = NNClassifier(max_iter=1, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # max_iter=1: not converged
+        whole.fit(X, y)
+    for a, b in zip(streamed.coefs_ + streamed.intercepts_,
+                    whole.coefs_ + whole.intercepts_):
+        assert np.array_equal(a, b)
+
+
+def test_grid_search_of_the_estimator_on_a_dask_cluster():
+    pytest.importorskip("distributed", reason='needs pip install "nncore[distributed]"')
+    pytest.importorskip("sklearn")
+    from dask.distributed import Client, LocalCluster
+    from sklearn.model_selection import GridSearchCV
+
+    from nncore.sklearn import NNClassifier
+
+    X, y = _data(n=300)
+    grid = {"learning_rate_init": [1e-3, 1e-2], "alpha": [1e-4, 1e-2]}
+    model = NNClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    here = GridSearchCV(model, grid, cv=3).fit(X, y)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster), \
+            joblib.parallel_backend("dask"):
+        there = GridSearchCV(model, grid, cv=3, n_jobs=-1).fit(X, y)
+    assert there.best_params_ == here.best_params_
+    np.testing.assert_array_equal(there.cv_results_["mean_test_score"],
+                                  here.cv_results_["mean_test_score"])
