@@ -62,7 +62,7 @@ def fit(net, X, T, labels, w, epochs, optimizer, history, sigint, verbose):
 
     def callback(intermediate_result):
         np.copyto(last_good, intermediate_result.x, casting="same_kind")
-        history.loss.append(float(intermediate_result.fun))
+        history.record({"loss": float(intermediate_result.fun), "lr": optimizer.lr})
         optimizer.step += 1
         if verbose:
             print(f"iteration {len(history.loss)}/{epochs}  loss {history.loss[-1]:.6f}",

@@ -125,18 +125,20 @@ cdef class Predictor:
         cdef const double[::1] p64
         self.sizes = sizes
         self.acts = acts
-        if numpy.dtype(params.dtype) == numpy.float32:
-            p32 = params
-            self.p = &p32[0]
-        elif numpy.dtype(params.dtype) == numpy.float64:
-            p64 = params
-            self.p = &p64[0]
-        else:
+        if numpy.dtype(params.dtype) not in (numpy.float32, numpy.float64):
             raise ValueError(f"Predictor: params must be float32 or float64, "
                              f"not {params.dtype}")
         _check_net(self.sizes, self.acts, params.shape[0])
-        if loss < 0 or loss >= N_LOSSES or (loss == GAUSSIAN_NLL
-                                                  and self.sizes[self.sizes.shape[0] - 1] % 2):
+        if numpy.dtype(params.dtype) == numpy.float32:
+            p32 = params
+            self.p = &p32[0]
+        else:
+            p64 = params
+            self.p = &p64[0]
+        self.L = self.sizes.shape[0] - 1
+        self.n_in = self.sizes[0]
+        self.n_out = self.sizes[self.L]
+        if loss < 0 or loss >= N_LOSSES or (loss == GAUSSIAN_NLL and self.n_out % 2):
             raise ValueError(f"Predictor: bad loss code {loss} for this output")
         # The array itself is kept, so the pointer stays valid: NumPy does not resize
         # an array that others refer to.
@@ -144,11 +146,8 @@ cdef class Predictor:
         self.dtype = params.dtype
         self.double_precision = self.dtype == numpy.float64
         self.typenum = cnp.NPY_DOUBLE if self.double_precision else cnp.NPY_FLOAT
-        self.L = self.sizes.shape[0] - 1
         self.loss = loss
-        self.n_in = self.sizes[0]
-        self.n_out = self.sizes[self.L]
-        self.macs_per_row = params.shape[0]
+        self.macs_per_row = params.shape[0]    # weights and biases: about the work
         self.acquire = lock.acquire
         self.release = lock.release
         self.cap = 0

@@ -14,14 +14,16 @@ keys: later callbacks see them, and the history records them.
 
 Example
 -------
->>> from nncore.callbacks import EarlyStopping, LearningRateScheduler
+>>> from nncore.callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint
 >>> from nncore.schedules import cosine_annealing
 >>> callbacks = [LearningRateScheduler(cosine_annealing(T_max=50)),
-...              EarlyStopping(monitor="val_loss", patience=5)]
+...              EarlyStopping(monitor="val_loss", patience=5),
+...              ModelCheckpoint("best.npz", monitor="val_loss")]
 """
 import csv
 import math
 import os
+import string
 
 from . import _validation
 
@@ -227,6 +229,81 @@ class ReduceLROnPlateau(_Monitored):
     def __repr__(self):
         return (f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, "
                 f"patience={self.patience}, min_lr={self.min_lr})")
+
+
+class ModelCheckpoint(_Monitored):
+    """Save the network at the end of an epoch: when a logged value improves, or
+    every epoch.
+
+    Each save is :meth:`Network.save` (parameters, optimizer state and step,
+    shuffling generator), written atomically: a crash or a full disk during a save
+    leaves the previous checkpoint intact.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where to save. A str may hold ``str.format`` fields: ``{epoch}`` (1-based:
+        the 0-based epoch of the fit call plus one) and any key of the epoch's logs,
+        e.g. ``"model-{epoch:03d}-{val_loss:.4f}.npz"``.
+    monitor : str, default "val_loss"
+        The key of the logs compared between epochs when ``save_best_only``.
+    save_best_only : bool, default True
+        Save only when ``monitor`` improves on the best value this callback has
+        saved (across fit calls: a later call saves only what beats it); False
+        saves every epoch.
+    mode : {"auto", "min", "max"}, default "auto"
+        As for :class:`EarlyStopping`.
+
+    Attributes
+    ----------
+    best : float
+        The best value saved so far (inf, or -inf for "max", before the first).
+    last_path : str or None
+        Where the last save went.
+    """
+
+    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
+        super().__init__(monitor, 0.0, mode)
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or path-like; got {type(path).__name__}")
+        self.path = path
+        self.save_best_only = _validation.check_bool(save_best_only, "save_best_only")
+        self._reset()
+        self.last_path = None
+
+    def _check_logs(self, metrics):
+        if self.save_best_only:
+            super()._check_logs(metrics)
+        if isinstance(self.path, str):
+            fields = {name.split(".")[0].split("[")[0]
+                      for _, name, _, _ in string.Formatter().parse(self.path) if name}
+            missing = sorted(f for f in fields if f in FIT_KEYS and f not in metrics)
+            if missing:
+                raise ValueError(f"ModelCheckpoint's path {self.path!r} names {missing}, "
+                                 f"which this fit call does not log; it logs "
+                                 f"{list(metrics)}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            current = self._current(logs)
+            if not self._improved(current):        # NaN never improves
+                return
+            self.best = current
+        path = self.path
+        if isinstance(path, str):
+            try:
+                path = path.format(**{**logs, "epoch": epoch + 1})
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"ModelCheckpoint's path {self.path!r} has a format "
+                                 f"field the epoch cannot fill ({exc!r}); its fields "
+                                 f"are epoch and {sorted(logs)}") from None
+        self.network.save(path)
+        self.last_path = os.fspath(path)
+
+    def __repr__(self):
+        return (f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, "
+                f"save_best_only={self.save_best_only}, mode={self.mode!r})")
 
 
 class LearningRateScheduler(Callback):

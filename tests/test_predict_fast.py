@@ -300,3 +300,21 @@ print(json.dumps({{"variant": _dispatch.variant, "same": bool(np.array_equal(fas
 """
     result = run_child(code, env={"NNCORE_KERNELS": build})
     assert result == {"variant": build, "same": True}, json.dumps(result)
+
+
+def test_the_predictor_checks_what_its_pass_trusts():
+    net = make_net((5, 4, 2), "relu", "gaussian_nll", "float32")
+    P = _dispatch.kernels.Predictor
+    args = (net._flat, net._sizes, net._acts, net._loss_code, net._lock)
+    P(*args)
+    with pytest.raises(ValueError, match="parameter array length"):
+        P(net._flat[:-1], *args[1:])
+    with pytest.raises(ValueError, match="float32 or float64"):
+        P(net._flat.astype(np.int32), *args[1:])
+    with pytest.raises(ValueError, match="one entry more"):
+        P(net._flat, net._sizes[:-1], *args[2:])
+    with pytest.raises(ValueError, match="bad loss code"):
+        P(*args[:3], 99, net._lock)
+    odd = make_net((5, 3), "relu", "mse", "float32")
+    with pytest.raises(ValueError, match="bad loss code"):
+        P(odd._flat, odd._sizes, odd._acts, net._loss_code, odd._lock)
