@@ -53,6 +53,7 @@ def run_job(scenario, tmp_path, ranks=2):
     return proc.returncode, reports, proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", [f"equivalence-{opt}-{order}"
                                       for opt in ("sgd", "adam")
                                       for order in ("ordered", "shuffle")])
@@ -71,6 +72,7 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(scenario, tmp_path):
         assert r["allreduce_epochs"] == 4
 
 
+@pytest.mark.slow
 def test_callbacks_see_the_same_logs_on_every_rank_and_stop_them_together(tmp_path):
     code, out, err = run_job("early_stopping", tmp_path)
     assert code == 0, err
@@ -82,6 +84,7 @@ def test_callbacks_see_the_same_logs_on_every_rank_and_stop_them_together(tmp_pa
     assert len(lines) == 1 + out[0]["epochs"]
 
 
+@pytest.mark.slow
 def test_balanced_class_weights_and_lbfgs_are_refused_on_every_rank(tmp_path):
     code, out, err = run_job("balanced", tmp_path)
     assert code == 0, err
@@ -91,6 +94,7 @@ def test_balanced_class_weights_and_lbfgs_are_refused_on_every_rank(tmp_path):
         assert "LBFGS" in out[rank]["message"] and out[rank]["count"] == 2
 
 
+@pytest.mark.slow
 def test_shards_of_different_widths_are_a_value_error_on_every_rank(tmp_path):
     code, out, err = run_job("bad_widths", tmp_path)
     assert code == 0, err
@@ -100,6 +104,7 @@ def test_shards_of_different_widths_are_a_value_error_on_every_rank(tmp_path):
         assert "{0: 4, 1: 5}" in out[rank]["message"]
 
 
+@pytest.mark.slow
 def test_bad_data_in_one_shard_is_an_error_on_every_rank_naming_it(tmp_path):
     code, out, err = run_job("bad_shard", tmp_path)
     assert code == 0, err
@@ -109,6 +114,7 @@ def test_bad_data_in_one_shard_is_an_error_on_every_rank_naming_it(tmp_path):
         assert out[rank]["unchanged"]
 
 
+@pytest.mark.slow
 def test_a_rank_that_fails_ends_the_job_with_its_rank_named(tmp_path):
     # (the time limit of run_job is the proof that the other rank does not hang)
     code, out, err = run_job("raise", tmp_path)
@@ -118,6 +124,7 @@ def test_a_rank_that_fails_ends_the_job_with_its_rank_named(tmp_path):
     assert not out     # neither rank finished its 1000 epochs
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     code, out, err = run_job("sigint", tmp_path)
     assert code == 0, err
@@ -128,6 +135,7 @@ def test_ctrl_c_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
         assert r["same_replicas"] and r["interrupted"] and r["epochs"] == 0
 
 
+@pytest.mark.slow
 def test_divergence_stops_every_rank_where_one_process_stops(tmp_path):
     code, out, err = run_job("diverge", tmp_path)
     assert code == 0, err

@@ -21,6 +21,9 @@ from _helpers import child_env
 joblib = pytest.importorskip("joblib", reason="joblib comes with scikit-learn "
                              "(the test extra)")
 
+# Worker processes, a Dask cluster, a subprocess: seconds each.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_search.py"
 
 
