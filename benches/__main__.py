@@ -24,6 +24,8 @@ SUBCOMMANDS = {
     "ceiling": "ceiling",
     "tune-gemm": "tune_gemm",
     "sklearn": "sklearn_compare",
+    "fit-many": "fit_many",
+    "mpi-scaling": "mpi_scaling",
 }
 
 EPILOG = """\
@@ -52,6 +54,8 @@ Examples:
   python -m benches ceiling                       # the best 1-thread matmul here
   python -m benches tune-gemm                     # nncore's products, own loop vs BLAS
   python -m benches sklearn                       # NNClassifier vs MLPClassifier, etc.
+  python -m benches fit-many                      # fit_many against K fit calls
+  python -m benches mpi-scaling                   # fit_distributed on 1 and 2 processes
   python -m benches SUBCOMMAND --help             # what it measures, and its options
   pytest benches                                  # the pytest-benchmark suites
 """

@@ -12,6 +12,7 @@ from .history import History, TrainingDiverged
 from .io import load
 from .layers import ACTIVATIONS, Dense
 from .losses import LOSSES
+from .many import fit_many
 from .network import Network
 from .optimizers import LBFGS, SGD, Adam, AdamW, Optimizer, RMSprop, Rprop
 from .threads import get_num_threads, set_num_threads
@@ -21,6 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "LBFGS", "LOSSES", "SGD", "Adam", "AdamW", "Dense", "GradcheckReport",
     "History", "Network", "Optimizer", "RMSprop", "Rprop", "TrainingDiverged",
-    "__version__", "callbacks", "get_num_threads", "gradcheck", "load", "losses",
+    "__version__", "callbacks", "fit_many", "get_num_threads", "gradcheck", "load", "losses",
     "schedules", "set_num_threads",
 ]

@@ -46,3 +46,22 @@ class Predictor:
     def __init__(self, params: Floats, sizes: Indices, acts: Indices, loss: int,
                  lock: Any) -> None: ...
     def run(self, X: object, transform: bool) -> Floats | None: ...
+def grad_sums(params: Floats, out: Floats, sizes: Indices, acts: Indices, loss: int,
+              loss_params: NDArray[np.float64] | None, X: Floats, T: Floats | None,
+              labels: Indices | None,
+              sample_weight: Floats | None, order: Indices | None, start: int,
+              count: int, work: Floats, cap: int) -> None: ...
+def apply_gradient(params: Floats, grads: Floats, state1: Floats | None,
+                   state2: Floats | None, scale: float, optimizer: dict[str, Any],
+                   step: int) -> None: ...
+def train_many(params: list[Floats], grads: list[Floats],
+               state1: list[Floats | None], state2: list[Floats | None],
+               sizes: Indices, acts: Indices, loss: int,
+               loss_params: NDArray[np.float64] | None, X: Floats, T: Floats | None,
+               labels: Indices | None, sample_weight: Floats | None,
+               order: Indices | None, work: Floats, batch_size: int,
+               first_batch: int, n_batches: int, optimizers: list[dict[str, Any]],
+               steps: Indices, active: Indices, loss_sums: NDArray[np.float64],
+               weight_sums: NDArray[np.float64],
+               hits: NDArray[np.float64] | None, dropout: list[NDArray[np.float64] | None],
+               seeds: NDArray[np.uint64]) -> int: ...

@@ -594,3 +594,8 @@ def shuffle_into(Py_ssize_t[::1] order not None, const uint32_t[::1] draws not N
 
 
 include "_predict.pxi"
+
+# The def entry points of data-parallel training (grad_sums, apply_gradient) and of
+# training K networks at once (train_many).
+include "_distributed.pxi"
+include "_many.pxi"

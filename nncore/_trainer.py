@@ -185,9 +185,7 @@ class Trainer:
         logs = self._train_epoch(epoch)
         trained = time.perf_counter() - start
         if self.val is not None:
-            logs["val_loss"], accuracy = self.net._evaluate_checked(
-                self.val.X, self.val.T, self.val.labels, self.val.w, self.val_out,
-                self.val_weights, self.val_work)
+            logs["val_loss"], accuracy = self._validate()
             if accuracy is not None:
                 logs["val_accuracy"] = accuracy
         logs["lr"] = self.lr
@@ -208,6 +206,12 @@ class Trainer:
         # complete and recorded; stop here.
         self.sigint.raise_if_fired()
         return logs
+
+    def _validate(self):
+        """(loss, accuracy or None) on the validation rows."""
+        return self.net._evaluate_checked(self.val.X, self.val.T, self.val.labels,
+                                          self.val.w, self.val_out, self.val_weights,
+                                          self.val_work)
 
     def _train_epoch(self, epoch):
         """The epoch's batches, a chunk per kernel call; return the epoch's logs so

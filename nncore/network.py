@@ -553,7 +553,8 @@ class Network:
             class_weight: str | dict[int, float] | None = None,
             validation_data: tuple | None = None, validation_split: float = 0.0,
             callbacks: Sequence[Callback] | None = None,
-            verbose: int | bool = 0, clip_norm: float | None = None) -> History:
+            verbose: int | bool = 0, clip_norm: float | None = None,
+            comm: Any = None) -> History:
         """Train by minibatch gradient descent.
 
         Parameters
@@ -612,6 +613,9 @@ class Network:
             ``torch.nn.utils.clip_grad_norm_`` does: when ``norm + 1e-6`` exceeds
             ``clip_norm``, every gradient is scaled by ``clip_norm / (norm + 1e-6)``.
             > 0.
+        comm : mpi4py.MPI.Intracomm, optional
+            Train by synchronous data-parallel SGD over its ranks, each passing its
+            own shard of X and y: see :func:`nncore.distributed.fit_distributed`.
 
         Returns
         -------
@@ -644,6 +648,14 @@ class Network:
         end of the last completed epoch and ``self.history`` holding the completed
         epochs (the one whose ``on_epoch_end`` raised included).
         """
+        if comm is not None:
+            from .distributed import fit_distributed
+            return fit_distributed(
+                self, X, y, comm, epochs=epochs, batch_size=batch_size,
+                optimizer=optimizer, shuffle=shuffle, sample_weight=sample_weight,
+                class_weight=class_weight, validation_data=validation_data,
+                validation_split=validation_split, callbacks=callbacks, verbose=verbose,
+                clip_norm=clip_norm)
         if isinstance(optimizer, str):
             optimizer = optimizer_from_name(optimizer)
         if isinstance(optimizer, LBFGS):
@@ -684,6 +696,7 @@ class Network:
                 _lbfgs.fit(self, X, T, labels, w, epochs, optimizer, history, sigint,
                            bool(verbose))
         return history
+
 
 class _Release:
     """Leaving the block releases the network (unless it was entered re-entrantly:
