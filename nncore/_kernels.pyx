@@ -75,7 +75,6 @@ cdef extern from "csrc/config.h" nogil:
     const int NN_VBYTES
     const Py_ssize_t NN_MAX_LANES
     const Py_ssize_t NN_BLAS_ABOVE
-    int NN_MAX_THREADS() noexcept
 
 cdef extern from "csrc/math_f32.h" nogil:
     float nn_exp_f32(float x) noexcept
@@ -134,6 +133,12 @@ cdef extern from "csrc/blocking.h" nogil:
     void nn_set_blocking(Py_ssize_t l2, Py_ssize_t l3) noexcept
     Py_ssize_t nn_block_rows(Py_ssize_t kc, Py_ssize_t size) noexcept
     Py_ssize_t nn_block_cols(Py_ssize_t kc, Py_ssize_t size, Py_ssize_t panel) noexcept
+
+cdef extern from "csrc/threads.h" nogil:
+    void nn_set_thread_limit(int n) noexcept
+    int nn_get_thread_limit() noexcept
+    int nn_team_size() noexcept
+    int nn_team_size_used() noexcept
 
 cdef extern from "csrc/prefetch.h" nogil:
     void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
@@ -234,7 +239,7 @@ include "_passes.pxi"
 include "_feature_major.pxi"
 include "_optimizers.pxi"
 include "_gather.pxi"
-include "_blocking.pxi"
+include "_settings.pxi"
 
 
 # --------------------------------------------------------------------------------
@@ -512,7 +517,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     cdef const floating* wb
     cdef floating* Xg
     cdef floating* out
-    cdef Py_ssize_t parts = NN_MAX_THREADS(), c, next_rows, cap, x_stride, ahead
+    cdef Py_ssize_t parts = nn_team_size(), c, next_rows, cap, x_stride, ahead
     cdef bint lanes
     cdef const floating* X_p = &X[0, 0]
     cdef const floating* T_p = NULL
@@ -606,7 +611,8 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                 if prefetch_next and b + 1 < first_batch + n_batches:
                     next_rows = max(0, min(B, n - start - B))
                 if parts > 1 and rows * n0 > _GATHER_PARALLEL_ABOVE:
-                    for c in prange(parts, schedule="static", chunksize=1):
+                    for c in prange(parts, schedule="static", chunksize=1,
+                                    num_threads=parts):
                         gather_rows(c * rows // parts, (c + 1) * rows // parts,
                                     c * next_rows // parts, (c + 1) * next_rows // parts,
                                     &order[start], X_p, n0, T_p, kt, labels_p, w_p, Xg,
