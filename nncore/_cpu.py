@@ -60,7 +60,7 @@ def cache_sizes(root=_SYSFS):
         if not entry.startswith("index"):
             continue
         try:
-            level, kind, size = (_read(root, entry, name) for name in ("level", "type", "size"))
+            level, kind, size = (_read(root, entry, key) for key in ("level", "type", "size"))
         except OSError:
             continue
         size = _parse_size(size)

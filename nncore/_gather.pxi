@@ -117,7 +117,7 @@ cdef Py_ssize_t load_batch(const BatchSource* src, Py_ssize_t b, bint next_too,
         if src.labels == NULL:
             lg = NULL
         if src.parts > 1 and rows * n0 > _GATHER_PARALLEL_ABOVE:
-            for c in prange(src.parts, schedule="static", chunksize=1):
+            for c in prange(src.parts, schedule="static", chunksize=1, num_threads=src.parts):
                 gather_rows(c * rows // src.parts, (c + 1) * rows // src.parts,
                             c * next_rows // src.parts, (c + 1) * next_rows // src.parts,
                             src.order + start, X_src, n0, T_src, kt, src.labels, w_src,

@@ -84,7 +84,6 @@ cdef extern from "csrc/config.h" nogil:
     const int NN_VBYTES
     const Py_ssize_t NN_MAX_LANES
     const Py_ssize_t NN_BLAS_ABOVE
-    int NN_MAX_THREADS() noexcept
 
 cdef extern from "csrc/math_f32.h" nogil:
     float nn_exp_f32(float x) noexcept
@@ -143,6 +142,12 @@ cdef extern from "csrc/blocking.h" nogil:
     void nn_set_blocking(Py_ssize_t l2, Py_ssize_t l3) noexcept
     Py_ssize_t nn_block_rows(Py_ssize_t kc, Py_ssize_t size) noexcept
     Py_ssize_t nn_block_cols(Py_ssize_t kc, Py_ssize_t size, Py_ssize_t panel) noexcept
+
+cdef extern from "csrc/threads.h" nogil:
+    void nn_set_thread_limit(int n) noexcept
+    int nn_get_thread_limit() noexcept
+    int nn_team_size() noexcept
+    int nn_team_size_used() noexcept
 
 cdef extern from "csrc/prefetch.h" nogil:
     void prefetch_bytes "nn_prefetch_bytes"(const void* p, Py_ssize_t nbytes) noexcept
@@ -246,7 +251,7 @@ include "_passes.pxi"
 include "_feature_major.pxi"
 include "_optimizers.pxi"
 include "_gather.pxi"
-include "_blocking.pxi"
+include "_settings.pxi"
 include "_checks.pxi"
 
 
@@ -514,7 +519,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     prefetch = order is not None and <double>src.n * src.n0 * sizeof(floating) > 1048576
     src.ahead = _GATHER_AHEAD if prefetch else 0
     src.prefetch_next = prefetch and batch_size * src.n0 * sizeof(floating) <= 65536
-    src.parts = NN_MAX_THREADS()
+    src.parts = nn_team_size()
     _ensure_blas(_may_use_blas(sizes, batch_size))
     with nogil:
         for b in range(first_batch, first_batch + n_batches):

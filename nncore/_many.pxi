@@ -139,7 +139,7 @@ def train_many(list params not None, list grads not None, list state1 not None,
         prefetch = order is not None and <double>src.n * src.n0 * sizeof(floating) > 1048576
         src.ahead = _GATHER_AHEAD if prefetch else 0
         src.prefetch_next = prefetch and batch_size * src.n0 * sizeof(floating) <= 65536
-        src.parts = NN_MAX_THREADS()
+        src.parts = nn_team_size()
         _ensure_blas(_may_use_blas(sizes, batch_size))
         with nogil:
             for b in range(first_batch, first_batch + n_batches):

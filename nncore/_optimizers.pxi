@@ -10,14 +10,14 @@ cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
     """One update of all n parameters (optimizer_range), on several threads when the
     array is large: each thread updates its own contiguous part, so the result does
     not depend on the thread count."""
-    cdef Py_ssize_t parts = NN_MAX_THREADS() if n > _OPTIMIZER_PARALLEL_ABOVE else 1
+    cdef Py_ssize_t parts = nn_team_size() if n > _OPTIMIZER_PARALLEL_ABOVE else 1
     cdef Py_ssize_t c, lo, hi
     if parts == 1:
         # Not even an OpenMP region: entering one costs microseconds, a small
         # network's whole step.
         optimizer_range(cfg, t, n, p, grad, s1, s2)
         return
-    for c in prange(parts, schedule="static", chunksize=1):
+    for c in prange(parts, schedule="static", chunksize=1, num_threads=parts):
         lo = c * n // parts
         hi = (c + 1) * n // parts
         optimizer_range(cfg, t, hi - lo, p + lo, grad + lo,

@@ -13,7 +13,8 @@
  * (kc * sizeof(T)) rows; B's block takes half of L3, so nc = L3 / 2 / (kc *
  * sizeof(T)) columns; the other halves hold the panel and C's rows passing through.
  * Each product then splits its rows and columns evenly into as few blocks of at most
- * mc rows and nc columns as will do (1000 rows under mc = 512: 2 x 500, not 512 + 488).
+ * mc rows and nc columns as will do (1000 rows under mc = 512: 2 x 500, not 512 + 488),
+ * or, on several threads, into more blocks (gemm_units_body.h).
  *
  * kc is not derived from L1, as BLIS derives it: each element of C is summed one
  * k-block at a time (the block in registers, then added to C), so kc fixes the
@@ -60,13 +61,10 @@ static inline void nn_set_blocking(ptrdiff_t l2, ptrdiff_t l3)
     nn_blocking.b_bytes = NN_BLOCK_BUDGET(l3);
 }
 
-/* n units split evenly into as few blocks of at most ``most`` units as will do: the
- * units per block (n >= 1, most >= 1). */
-static inline ptrdiff_t nn_even_block(ptrdiff_t n, ptrdiff_t most)
-{
-    ptrdiff_t blocks = (n + most - 1) / most;
-    return (n + blocks - 1) / blocks;
-}
+/* Integer helpers of the splits (a, b >= 1). */
+static inline ptrdiff_t nn_ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
+static inline ptrdiff_t nn_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+static inline ptrdiff_t nn_max(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
 
 /* The most rows of C per row block (mc) for k-blocks of kc values of ``size`` bytes:
  * A's mc x kc block within its budget, at least one tile of NN_MR rows. */

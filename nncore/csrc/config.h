@@ -3,8 +3,9 @@
  * Holds: the vector width of the instruction set this translation unit is compiled
  * for (NN_VBYTES, NN_MAX_LANES), the register-tile and k-block sizes of the matrix
  * products (NN_MR, NN_FM_MR, NN_KC, NN_KBLOCK), the size cut-overs (NN_DIRECT_MAX,
- * NN_BLAS_ABOVE, NN_PARALLEL_ABOVE), the OpenMP shims (NN_PRAGMA, NN_MAX_THREADS, ...)
- * and the name-building macro of the per-type bodies (NN_NAME).
+ * NN_BLAS_ABOVE, NN_PARALLEL_ABOVE), the OpenMP shims (NN_PRAGMA, NN_THREAD_NUM; the
+ * team sizes are in threads.h), NN_HOT_INLINE, and the name-building macro of the
+ * per-type bodies (NN_NAME).
  *
  * Naming in nncore/csrc: every function or type that exists once per element type
  * ends in the dtype's affix, _f32 or _f64 (nn_gemm_f32, nn_tanh_f64); "fm" names the
@@ -93,13 +94,9 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #define NN_PRAGMA(x) _Pragma(#x)
-#define NN_MAX_THREADS() omp_get_max_threads()
-#define NN_NUM_THREADS() omp_get_num_threads()
 #define NN_THREAD_NUM() omp_get_thread_num()
 #else
 #define NN_PRAGMA(x)
-#define NN_MAX_THREADS() 1
-#define NN_NUM_THREADS() 1
 #define NN_THREAD_NUM() 0
 #endif
 

@@ -1,11 +1,13 @@
-/* gemm_body.h: the matrix product C (M x N, row-major, leading dimension N) = or +=
- * op(A) op(B) for one element type, and the dot products it shares with the
- * feature-major pass.
+/* gemm_body.h: the inner loops of the matrix product C (M x N, row-major, leading
+ * dimension N) = or += op(A) op(B) for one element type, and the dot products it
+ * shares with the feature-major pass.
  *
  * A per-type body, no include guard: gemm.h compiles it once per element type
  * (each_type.h), so a debugger, a profile or a compiler message points at the lines
- * below. Defines nn_gemm_*, nn_dots_* and the GEMM's parts (nn_gemm_tile1_*,
- * _tile2_, _pack_, _direct_, _sweep_, _panels_, _narrow_, _parallel_).
+ * below. Defines nn_dots_* and the parts of nn_gemm_* (gemm_units_body.h): the
+ * register tiles (nn_gemm_tile1_*, _tile2_), the packing of B's panels and of A's row
+ * blocks (nn_gemm_pack_*, _pack_a_), a sweep of tiles under a panel (_sweep_), the
+ * direct loop of tiny products (_direct_) and the one-row product (_row_).
  *
  * Element (i, p) of op(A) is A[i*rsa + p*csa]; element (p, j) of op(B) is
  * B[p*rsb + j*csb]: so either operand may be stored transposed. For each block of
@@ -283,156 +285,6 @@ static inline void NN_NAME(nn_gemm_pack_a)(ptrdiff_t t0, ptrdiff_t t1, ptrdiff_t
                     dst[p * NN_MR + r] = src[p * csa + r * rsa];
         }
     }
-}
-
-/* Panels q0 .. q1-1 of C, all rows, in blocks of columns and rows (blocking.h): for
-   each block, pack each panel, then sweep the block's rows under it. Each panel is
-   packed in its own slot when threads share the buffer (``slot_per_panel``), else
-   all in slot 0, which is then all the buffer a sequential product touches. A
-   sequential product whose A is stored transposed packs each row block of A too,
-   in the buffer's second half (at most N + 2 NN_MAX_LANES rows at a time). */
-static inline void NN_NAME(nn_gemm_panels)(ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t n_tiles,
-                                           ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
-                                           const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
-                                           const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                                           NN_T *C, int accumulate, NN_T *bp0,
-                                           int slot_per_panel)
-{
-    const ptrdiff_t kb = NN_KBLOCK(K);
-    if (q1 <= q0 || n_tiles < 1) return;
-    const int pack_a = !slot_per_panel && csa != 1 && n_tiles > 1 && q1 - q0 > 1;
-    NN_T *ap = pack_a ? bp0 + NN_KC * (N + 2 * NN_MAX_LANES) : NULL;
-    ptrdiff_t most_tiles = nn_block_rows(kb, sizeof(NN_T)) / NN_MR;
-    if (pack_a && most_tiles > (N + 2 * NN_MAX_LANES) / NN_MR)
-        most_tiles = (N + 2 * NN_MAX_LANES) / NN_MR;
-    /* Panels per column block and row tiles per row block, each split evenly. */
-    const ptrdiff_t qb = nn_even_block(q1 - q0,
-                                       nn_block_cols(kb, sizeof(NN_T), 2 * NN_V) / (2 * NN_V));
-    const ptrdiff_t tb = nn_even_block(n_tiles, most_tiles);
-    for (ptrdiff_t qa = q0; qa < q1; qa += qb) {
-        ptrdiff_t qz = q1 - qa < qb ? q1 : qa + qb;
-        for (ptrdiff_t pc = 0; pc < K; pc += kb) {
-            ptrdiff_t kc = K - pc < kb ? K - pc : kb;
-            for (ptrdiff_t ta = 0; ta < n_tiles; ta += tb) {
-                ptrdiff_t tz = n_tiles - ta < tb ? n_tiles : ta + tb;
-                if (pack_a) NN_NAME(nn_gemm_pack_a)(ta, tz, pc, kc, M, A, rsa, csa, ap);
-                for (ptrdiff_t q = qa; q < qz; q++) {
-                    const NN_T *bp = NN_NAME(nn_gemm_pack)(q, slot_per_panel ? q : 0, pc,
-                                                           kc, N, B, rsb, csb, bp0);
-                    NN_NAME(nn_gemm_sweep)(q, ta, tz, pc, kc, M, N, A, rsa, csa, ap, bp, C,
-                                           accumulate || pc > 0);
-                }
-            }
-        }
-    }
-}
-
-/* The products that take no packing or no threads, whatever their size: a one-column
-   C (dot products, or the one-row C^T = op(B)^T op(A)^T), a C at most one vector
-   wide with a small A, and a one-row C. Returns whether it took the product. The
-   choice depends on the shape alone, never on the thread count: these paths sum in
-   another order than the tiles, so a product large enough to thread must still take
-   the path it takes on one thread, or its bits would change with the threads. */
-static inline int NN_NAME(nn_gemm_narrow)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
-                                          const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
-                                          const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                                          NN_T *C, int accumulate, NN_T *bp0)
-{
-    const ptrdiff_t V = NN_V;
-    /* Products too small to thread or pack (all of a tiny network's). */
-    if (N > 1 && NN_NAME(nn_gemm_direct_fits)(N, M * K, csb == 1)) {
-        NN_NAME(nn_gemm_direct)(M, N, K, A, rsa, csa, B, rsb, C, accumulate);
-        return 1;
-    }
-    if (N == 1 && csa == 1 && rsb == 1) {
-        NN_NAME(nn_dots)(M, K, A, rsa, B, C, accumulate);
-        return 1;
-    }
-    if (N == 1 && M > 1) {
-        /* A one-column C (M x 1) is, in the same memory, the one-row C^T = op(B)^T
-           op(A)^T: solved that way, the M values lie along the vector lanes instead
-           of filling one lane of each vector. (Sequential only: the panels of the
-           swapped product all use slot 0, and the buffer is sized for N, not M.) */
-        if (NN_NAME(nn_gemm_direct_fits)(M, M * K, rsa == 1))
-            NN_NAME(nn_gemm_direct)(1, M, K, B, 0, rsb, A, csa, C, accumulate);
-        else
-            NN_NAME(nn_gemm_panels)(0, (M + 2 * V - 1) / (2 * V), 1, 1, M, K, B, 0, rsb,
-                                    A, csa, rsa, C, accumulate, bp0, 0);
-        return 1;
-    }
-    if (M == 1 && csb == 1) {
-        NN_NAME(nn_gemm_row)(N, K, A, csa, B, rsb, C, accumulate);
-        return 1;
-    }
-    return 0;
-}
-
-/* The product on OpenMP's threads. Every element of C is summed in the same order
-   whatever the thread count, so the results are the same. */
-static void NN_NAME(nn_gemm_parallel)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
-                                      const NN_T *A, ptrdiff_t rsa, ptrdiff_t csa,
-                                      const NN_T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                                      NN_T *C, int accumulate, NN_T *bp0)
-{
-    const ptrdiff_t V = NN_V;
-    const ptrdiff_t n_panels = (N + 2 * V - 1) / (2 * V);
-    const ptrdiff_t n_tiles = (M + NN_MR - 1) / NN_MR;
-    if (n_panels >= NN_MAX_THREADS()) {
-        /* The threads split the panels: each packs and sweeps its own, with no
-           barrier until the end. */
-        NN_PRAGMA(omp parallel)
-        {
-            ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();
-            NN_NAME(nn_gemm_panels)(id * n_panels / nt, (id + 1) * n_panels / nt, n_tiles,
-                                    M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate,
-                                    bp0, 1);
-        }
-        return;
-    }
-    /* Fewer panels than threads (a narrow C): the panels are packed once, then the
-       threads split the row tiles. */
-    const ptrdiff_t kb = NN_KBLOCK(K);
-    NN_PRAGMA(omp parallel)
-    for (ptrdiff_t pc = 0; pc < K; pc += kb) {
-        ptrdiff_t kc = K - pc < kb ? K - pc : kb;
-        NN_PRAGMA(omp single)
-        for (ptrdiff_t q = 0; q < n_panels; q++)
-            NN_NAME(nn_gemm_pack)(q, q, pc, kc, N, B, rsb, csb, bp0);
-        ptrdiff_t nt = NN_NUM_THREADS(), id = NN_THREAD_NUM();
-        for (ptrdiff_t q = 0; q < n_panels; q++)
-            NN_NAME(nn_gemm_sweep)(q, id * n_tiles / nt, (id + 1) * n_tiles / nt, pc, kc,
-                                   M, N, A, rsa, csa, NULL, bp0 + q * 2 * V * NN_KC, C,
-                                   accumulate || pc > 0);
-        NN_PRAGMA(omp barrier)
-    }
-}
-
-/* C (+)= op(A) op(B); ``pack`` holds NN_GEMM_PACK_SIZE(N) values. */
-static void NN_NAME(nn_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const NN_T *A,
-                             ptrdiff_t rsa, ptrdiff_t csa, const NN_T *B, ptrdiff_t rsb,
-                             ptrdiff_t csb, NN_T *C, int accumulate, NN_T *pack)
-{
-    const ptrdiff_t V = NN_V;
-    const ptrdiff_t n_panels = (N + 2 * V - 1) / (2 * V);
-    const ptrdiff_t n_tiles = (M + NN_MR - 1) / NN_MR;
-    /* The packing buffer must be vector-aligned for the aligned panel loads. */
-    NN_T *bp0 = (NN_T *)(((uintptr_t)pack + NN_VBYTES - 1) & ~(uintptr_t)(NN_VBYTES - 1));
-    int threaded = M * N * K > NN_PARALLEL_ABOVE && NN_MAX_THREADS() > 1;
-    if (K == 0) {
-        if (!accumulate)
-            for (ptrdiff_t i = 0; i < M; i++) memset(C + i * N, 0, N * sizeof(NN_T));
-        return;
-    }
-    if (NN_NAME(nn_gemm_narrow)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0))
-        return;
-    /* Threads when built with OpenMP and the product is large enough to pay for
-       waking them; otherwise no OpenMP region at all: entering one costs
-       microseconds. */
-    if (threaded)
-        NN_NAME(nn_gemm_parallel)(M, N, K, A, rsa, csa, B, rsb, csb, C, accumulate, bp0);
-    else
-        NN_NAME(nn_gemm_panels)(0, n_panels, n_tiles, M, N, K, A, rsa, csa, B, rsb, csb,
-                                C, accumulate, bp0, 0);
 }
 
 #else /* not GCC/Clang: plain loops */

@@ -1,8 +1,11 @@
 # --------------------------------------------------------------------------------
-# The matrix product's cache blocking, from the running CPU's cache sizes
+# Process-wide settings: the products' cache blocking, the thread limit
 # --------------------------------------------------------------------------------
 # (Included by nncore/_kernels.pyx, in the order there: the kernels are one compiled
-# module.) The rule is in nncore/csrc/blocking.h; the sizes come from nncore/_cpu.py.
+# module.) Both are made when the module is imported: the blocking from the running
+# CPU's cache sizes (nncore/_cpu.py; the rule is in nncore/csrc/blocking.h), the
+# thread limit from nncore.set_num_threads's (nncore/threads.py), which also sets it
+# in every build already imported.
 
 def set_blocking(Py_ssize_t l2, Py_ssize_t l3):
     """Block the matrix products for an L2 cache of ``l2`` bytes and an L3 of ``l3``.
@@ -44,10 +47,46 @@ def get_blocking():
     return info
 
 
-def _block_for_this_cpu():
+def set_thread_limit(int n):
+    """Use at most ``n`` threads in every parallel region, whichever thread starts it
+    (0: no limit of nncore's own; OpenMP's limit of the calling thread then decides).
+
+    Parameters
+    ----------
+    n : int
+        >= 0.
+    """
+    if n < 0:
+        raise ValueError(f"set_thread_limit: n must be >= 0; got {n}")
+    nn_set_thread_limit(n)
+
+
+def get_thread_limit():
+    """The limit set by ``set_thread_limit`` (0: none)."""
+    return nn_get_thread_limit()
+
+
+def team_size(bint measure=False):
+    """The threads a parallel region started now, by the calling thread, uses: the
+    thread limit, capped by this thread's OpenMP limit (1 without OpenMP).
+
+    ``measure``: open an (empty) region the way the kernels do and count its team,
+    rather than compute what it asks for.
+    """
+    cdef int used
+    if not measure:
+        return nn_team_size()
+    with nogil:
+        used = nn_team_size_used()
+    return used
+
+
+def _configure_for_this_process():
     import nncore._cpu
+    import nncore.threads
     sizes = nncore._cpu.cache_sizes()
     set_blocking(sizes["l2"], sizes["l3"])
+    set_thread_limit(nncore.threads.thread_limit())
 
 
-_block_for_this_cpu()
+_configure_for_this_process()
