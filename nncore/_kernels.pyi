@@ -25,13 +25,15 @@ def loss_and_grads(params: Floats, grads: Floats | None, sizes: Indices,
                    labels: Indices | None, sample_weight: Floats | None,
                    work: Floats, cap: int, out: Floats | None = None) -> float: ...
 def train_batches(params: Floats, grads: Floats, sizes: Indices, acts: Indices,
-                  loss: int, X: Floats, T: Floats | None, labels: Indices | None,
+                  loss: int, loss_params: NDArray[np.float64] | None, X: Floats,
+                  T: Floats | None, labels: Indices | None,
                   sample_weight: Floats | None, order: Indices | None,
                   work: Floats, batch_size: int, first_batch: int, n_batches: int,
                   optimizer: dict[str, Any], state1: Floats | None,
                   state2: Floats | None, step: int, loss_sum: float = 0.0,
-                  weight_sum: float = 0.0,
-                  hits: NDArray[np.float64] | None = None
+                  weight_sum: float = 0.0, *,
+                  dropout: NDArray[np.float64] | None = None, seed: int = 0,
+                  hits: NDArray[np.float64] | None = None, threads: int = 0
                   ) -> tuple[float, float, int, int, int]: ...
 def matmul_into(A: Floats, B: Floats, C: Floats, trans_a: bool, trans_b: bool,
                 accumulate: bool, path: int = 0) -> None: ...

@@ -147,6 +147,7 @@ cdef extern from "csrc/threads.h" nogil:
     void nn_set_thread_limit(int n) noexcept
     int nn_get_thread_limit() noexcept
     int nn_team_size() noexcept
+    void nn_set_call_cap(int n) noexcept
     int nn_team_size_used() noexcept
 
 cdef extern from "csrc/prefetch.h" nogil:
@@ -444,7 +445,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
                   dict optimizer not None, floating[::1] state1, floating[::1] state2,
                   Py_ssize_t step, double loss_sum=0, double weight_sum=0, *,
                   const double[::1] dropout=None, uint64_t seed=0,
-                  double[::1] hits=None):
+                  double[::1] hits=None, int threads=0):
     """Train on batches ``first_batch`` .. ``first_batch + n_batches - 1`` of an epoch.
 
     Batch b holds rows ``order[b*batch_size : (b+1)*batch_size]`` of X (the last one
@@ -472,6 +473,10 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     batch's weighted count of rows classified right by its output before its update
     is added to ``hits[0]`` (an epoch's running accuracy is that over
     ``weight_sum``).
+
+    ``threads`` (>= 1), unless 0: at most that many threads in this call's parallel
+    regions, within the limits that nn_team_size already applies. No result depends
+    on it.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, b, rows, done = 0, steps = 0
     cdef bint fm = fm_layout(&sizes[0], L)     # see feature_major
@@ -519,8 +524,11 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
     prefetch = order is not None and <double>src.n * src.n0 * sizeof(floating) > 1048576
     src.ahead = _GATHER_AHEAD if prefetch else 0
     src.prefetch_next = prefetch and batch_size * src.n0 * sizeof(floating) <= 65536
-    src.parts = nn_team_size()
+    if threads < 0:
+        raise ValueError(f"kernel: threads must be >= 0; got {threads}")
     _ensure_blas(_may_use_blas(sizes, batch_size))
+    nn_set_call_cap(threads)
+    src.parts = nn_team_size()
     with nogil:
         for b in range(first_batch, first_batch + n_batches):
             rows = load_batch(&src, b, b + 1 < first_batch + n_batches, &work[0],
@@ -544,6 +552,7 @@ def train_batches(floating[::1] params not None, floating[::1] grads not None,
             weight_sum += weight
             steps += 1
             done += 1
+        nn_set_call_cap(0)
     return loss_sum, weight_sum, done, steps, status
 
 

@@ -17,6 +17,7 @@ from ._codes import Status
 from ._dispatch import kernels as _kernels
 from ._fit_data import fit_rows
 from ._progress import check_verbose, reporter
+from ._team import TeamChooser
 from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
 from .callbacks import Callback
 from .history import History, TrainingDiverged
@@ -138,6 +139,12 @@ class Trainer:
         net._optimizer = self.optimizer
         self.saved = Snapshot(net, self.optimizer)
         self.per_chunk = getattr(net, "_batches_per_chunk", 1)
+        # The team's measurements carry over from the network's last fit, unless the
+        # thread limit changed since.
+        full = _kernels.team_size()
+        self.team = getattr(net, "_team", None)
+        if self.team is None or self.team.full != full:
+            self.team = net._team = TeamChooser(full)
         self.progress = reporter(self.verbose, self.epochs, self.n_batches, self.B,
                                  self.n)
         self._configure()
@@ -231,10 +238,12 @@ class Trainer:
         per_chunk = self.per_chunk
         while batch < n_batches:
             count = min(per_chunk, n_batches - batch)
+            threads = self.team.pick()
             t0 = time.perf_counter()
             loss_sum, weight_sum, done, status = self._run_batches(
-                order, batch, count, loss_sum, weight_sum)
+                order, batch, count, loss_sum, weight_sum, threads)
             elapsed = time.perf_counter() - t0
+            self.team.record(threads, done, elapsed)
             batch += done
             if status != Status.OK:
                 self.saved.restore()
@@ -258,16 +267,17 @@ class Trainer:
             logs["accuracy"] = self.hits[0] / weight_sum if weight_sum else math.nan
         return logs
 
-    def _run_batches(self, order, first, count, loss_sum, weight_sum):
+    def _run_batches(self, order, first, count, loss_sum, weight_sum, threads=0):
         """The one call of the training kernel: batches ``first`` .. ``first + count
-        - 1`` of the epoch, the sums carried through. Returns (loss_sum, weight_sum,
-        batches done, status)."""
+        - 1`` of the epoch, the sums carried through, on at most ``threads`` threads
+        (0: the full team). Returns (loss_sum, weight_sum, batches done, status)."""
         net, rows, opt = self.net, self.rows, self.optimizer
         loss_sum, weight_sum, done, steps, status = _kernels.train_batches(
             net._flat, net._grads, net._sizes, net._acts, net._loss_code,
             net._loss_params, rows.X, rows.T, rows.labels, rows.w, order, self.work,
             self.B, first, count, self.settings, self.s1, self.s2, opt.step, loss_sum,
-            weight_sum, dropout=net._dropout, seed=net._dropout_seed, hits=self.hits)
+            weight_sum, dropout=net._dropout, seed=net._dropout_seed, hits=self.hits,
+            threads=threads)
         opt.step += steps
         return loss_sum, weight_sum, done, status
 

@@ -1,9 +1,11 @@
 /* threads.h: how many threads the kernels' parallel regions use.
  *
  * Holds the process-wide thread limit (nn_set_thread_limit, set by
- * nncore.set_num_threads through _kernels.set_thread_limit) and nn_team_size, the
- * team size a parallel region started by the calling thread asks for: the smaller of
- * that limit and the calling thread's own OpenMP limit. Every parallel region of the
+ * nncore.set_num_threads through _kernels.set_thread_limit), the calling thread's cap
+ * for the length of one kernel call (nn_set_call_cap: the training loop's measured
+ * choice of team, nncore/_team.py) and nn_team_size, the team size a parallel region
+ * started by the calling thread asks for: the smallest of that limit, that cap and
+ * the calling thread's own OpenMP limit. Every parallel region of the
  * kernels passes it in a num_threads clause; nn_team_size_used opens one to see.
  * OpenMP's own limit is per thread (a new Python thread starts with the default, all
  * cores); the process-wide one holds in every thread. Without OpenMP everything runs
@@ -36,13 +38,27 @@ static inline int nn_get_thread_limit(void)
 #endif
 }
 
+/* The calling thread's cap for one kernel call; 0 for none. Per thread, so that a
+ * call in one Python thread never caps another's; a kernel entry point sets it before
+ * its regions and clears it when it returns. */
+#if defined(__GNUC__)
+static __thread int nn_call_cap = 0;
+#else
+static int nn_call_cap = 0;
+#endif
+
+static inline void nn_set_call_cap(int n) { nn_call_cap = n > 0 ? n : 0; }
+
 /* The threads a parallel region started by the calling thread uses: the process-wide
- * limit, capped by this thread's OpenMP limit (OMP_NUM_THREADS, threadpoolctl). */
+ * limit and the call's cap, capped by this thread's OpenMP limit (OMP_NUM_THREADS,
+ * threadpoolctl). */
 static inline int nn_team_size(void)
 {
 #if defined(_OPENMP)
-    int limit = nn_get_thread_limit(), omp = omp_get_max_threads();
-    return limit > 0 && limit < omp ? limit : omp;
+    int n = omp_get_max_threads(), limit = nn_get_thread_limit();
+    if (limit > 0 && limit < n) n = limit;
+    if (nn_call_cap > 0 && nn_call_cap < n) n = nn_call_cap;
+    return n;
 #else
     return 1;
 #endif
