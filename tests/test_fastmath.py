@@ -1,6 +1,6 @@
 """The float32 activations run on vectorized approximations of exp, tanh and sigmoid
-(nncore/_simd.h); they must stay within a few float32 ulp of the exact values. The
-float64 tanh, sigmoid, elu and softplus run on vectorized functions of their own, which
+(nncore/csrc/math_f32.h); they must stay within a few float32 ulp of the exact values.
+The float64 tanh, sigmoid, elu and softplus run on vectorized functions of their own, which
 must keep libm's accuracy.
 
 They are reached through the real code path: a 1-1 Dense layer with weight 1 and bias
