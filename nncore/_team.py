@@ -87,7 +87,8 @@ class TeamChooser:
         # A probe of the other team.
         self.rate[team] = rate
         self.since_probe = 0
-        if rate > self.rate[self.current] * MARGIN:
+        known = self.rate.get(self.current)
+        if known is None or rate > known * MARGIN:
             self.current = team
             self.interval = MIN_INTERVAL
         else:

@@ -77,19 +77,27 @@ def test_similar_teams_do_not_flip_on_noise():
     assert flips <= 2
 
 
-def test_kernel_rejects_negative_threads():
-    net = nncore.Network([nncore.Dense(3, 4, "tanh"), nncore.Dense(4, 1)], seed=0)
+def _small_network():
+    return nncore.Network([nncore.Dense(3, 4, "tanh"), nncore.Dense(4, 1)], seed=0)
+
+
+def _train_two_batches(net, threads):
+    """One direct train_batches call on ``net``, ``threads`` passed on."""
     X = np.zeros((8, 3), net.dtype)
     T = np.zeros((8, 1), net.dtype)
-    work = net._workspace(4)
     opt = nncore.SGD(0.1)
     opt._bind(net)
     settings, s1, s2 = opt._kernel_args()
+    kernels.train_batches(net._flat, net._grads, net._sizes, net._acts, net._loss_code,
+                          net._loss_params, X, T, None, None, None, net._workspace(4), 4,
+                          0, 2, settings, s1, s2, 0, threads=threads)
+
+
+def test_kernel_rejects_negative_threads():
+    net = _small_network()
     before = net._flat.copy()
     with pytest.raises(ValueError, match="threads"):
-        kernels.train_batches(net._flat, net._grads, net._sizes, net._acts,
-                              net._loss_code, net._loss_params, X, T, None, None, None,
-                              work, 4, 0, 2, settings, s1, s2, 0, threads=-1)
+        _train_two_batches(net, -1)
     np.testing.assert_array_equal(net._flat, before)
 
 
@@ -97,16 +105,7 @@ def test_the_cap_lasts_one_call_and_one_thread():
     # After a capped call, this thread's regions and another thread's get the full
     # team again.
     full = kernels.team_size()
-    net = nncore.Network([nncore.Dense(3, 4, "tanh"), nncore.Dense(4, 1)], seed=0)
-    X = np.zeros((8, 3), net.dtype)
-    T = np.zeros((8, 1), net.dtype)
-    work = net._workspace(4)
-    opt = nncore.SGD(0.1)
-    opt._bind(net)
-    settings, s1, s2 = opt._kernel_args()
-    kernels.train_batches(net._flat, net._grads, net._sizes, net._acts, net._loss_code,
-                          net._loss_params, X, T, None, None, None, work, 4, 0, 2,
-                          settings, s1, s2, 0, threads=1)
+    _train_two_batches(_small_network(), 1)
     assert kernels.team_size() == full
     seen = []
     thread = threading.Thread(target=lambda: seen.append(kernels.team_size()))
