@@ -4,7 +4,7 @@
     >>> net = nncore.Network([nncore.Dense(64, 128, activation="relu"),
     ...                       nncore.Dense(128, 10)], loss="cross_entropy", seed=0)
 
-See ``nncore/reference.py`` for every formula, written out in NumPy.
+See ``nncore/reference/`` for every formula, written out in NumPy.
 """
 from . import callbacks, losses, schedules
 from ._gradcheck import GradcheckReport, gradcheck

@@ -115,7 +115,7 @@ cdef void activation_backward(Py_ssize_t act, Py_ssize_t n, const floating* Z,
     """D *= f'(Z), elementwise over n values.
 
     f' is taken from the output A = f(Z) wherever it can be (all but gelu), where
-    reference.py takes it from Z: relu's and leaky_relu's from the sign of A (the
+    nncore.reference takes it from Z: relu's and leaky_relu's from the sign of A (the
     same as Z's), tanh's as 1 - A^2, sigmoid's as A (1 - A), elu's as A + 1 for
     Z <= 0, softplus's as 1 - exp(-A). That lets A overwrite Z (in_place), which
     saves a buffer per layer and its memory traffic, and spares the backward pass a

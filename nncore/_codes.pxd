@@ -2,7 +2,7 @@
 # update rule to the kernels. The kernels cimport it (``from nncore._codes cimport
 # *``); the Python layer reads the names back from the compiled ``nncore._codes``
 # (``codes()``), lower-cased: ``Activation.LEAKY_RELU`` is the activation
-# "leaky_relu". Adding one means a row here, its formula in ``reference.py``, its
+# "leaky_relu". Adding one means a row here, its formula in ``nncore/reference/``, its
 # branch in the kernels and its tests.
 #
 # Each table ends with its count (N_...), which is not a code: the kernels' bounds

@@ -30,7 +30,7 @@ matrix products' packing buffer, and the gathered batch's targets, weights and l
 Where an activation's derivative can be computed from its output (all but gelu), ``A``
 is computed in place over ``Z``.
 
-Layers are numbered as in ``reference.py``: layer l = 1..L maps A_{l-1} to A_l, with
+Layers are numbered as in ``nncore.reference``: layer l = 1..L maps A_{l-1} to A_l, with
 A_0 = X (see ``_passes.pxi``).
 
 The codes that name an activation, a loss and an optimizer's update rule are one

@@ -28,7 +28,7 @@ cdef void optimizer_step(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
 cdef void optimizer_range(const OptimizerConfig* cfg, Py_ssize_t t, Py_ssize_t n,
                           floating* p, const floating* grad, floating* s1,
                           floating* s2) noexcept nogil:
-    """One update of step number t (1-based), PyTorch's rules (see reference.py).
+    """One update of step number t (1-based), PyTorch's rules (see nncore.reference).
 
     s1 is SGD's momentum buffer, Adam's first moment, RMSprop's momentum buffer or
     Rprop's previous gradient; s2 is Adam's second moment, RMSprop's square average

@@ -4,7 +4,7 @@
 # (Included by nncore/_kernels.pyx, in the order there: the kernels are one compiled
 # module.)
 
-# Layers are numbered as in reference.py: layer l = 1..L maps A_{l-1} to
+# Layers are numbered as in nncore.reference: layer l = 1..L maps A_{l-1} to
 # A_l = f_l(Z_l), Z_l = A_{l-1} W_l + b_l, with A_0 = X. sizes[l] is the width of A_l
 # (sizes[0] the inputs), so layer l has fan_in sizes[l - 1] and fan_out sizes[l];
 # its activation code is acts[l - 1] (C arrays count from 0).

@@ -36,7 +36,7 @@ output row ``z_i`` (the last layer's activation):
     whose output has m columns predicts m quantiles of one target, for prediction
     intervals. ``"quantile"`` is ``Quantile(0.5)``, the median.
 
-``nncore/reference.py`` implements the same formulas in NumPy.
+``nncore.reference`` implements the same formulas in NumPy.
 """
 import numpy as np
 

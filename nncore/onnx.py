@@ -9,7 +9,7 @@ output then goes through the transform ``predict`` applies for the loss. Operato
 
 Activations are written with the operators ONNX Runtime's CPU provider runs in both
 float32 and float64 (it has no float64 ``Elu`` or ``Softplus``), in the same formulas
-as ``nncore/reference.py``, so that the exported model computes what the kernels
+as ``nncore.reference``, so that the exported model computes what the kernels
 compute to rounding:
 
 - sigmoid (an activation, and binary_cross_entropy's transform) is
@@ -19,7 +19,7 @@ compute to rounding:
   ``exp(z) - 1`` or ``log(1 + e)`` would lose every digit for small arguments; they
   are computed as ``(u - 1) z / log(u)`` with ``u = exp(z)`` and ``e log(w) / (w - 1)``
   with ``w = 1 + e`` (Kahan's forms, exact to a few ulps given an accurate log);
-- gelu is reference.py's ``z sigmoid(2 u)``, u = sqrt(2/pi) (z + 0.044715 z^3),
+- gelu is nncore.reference's ``z sigmoid(2 u)``, u = sqrt(2/pi) (z + 0.044715 z^3),
   from operators of opset 17 (``Gelu(approximate="tanh")`` needs opset 20). The
   kernels compute the equal ``0.5 z (1 + tanh(u))``, which cancels for z << 0: there
   the two agree to eps |z| absolutely, and the export is the more accurate;

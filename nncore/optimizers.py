@@ -1,6 +1,6 @@
 """Optimizers: hyperparameters and state; the update itself runs in the kernels.
 
-Each follows PyTorch's documented update rule to the letter (``nncore/reference.py``
+Each follows PyTorch's documented update rule to the letter (``nncore.reference``
 writes them out in NumPy). For a parameter ``p`` with gradient ``grad`` at step ``t``
 (1 for the first step), with weight decay ``wd`` applied to every parameter array:
 

@@ -1,9 +1,8 @@
 """Plain helpers shared by the test modules: data makers, comparisons, finite
 differences, snapshots of a network's state, child interpreters, and model files.
 
-Only NumPy is imported at module level, so that tests which do not need the kernels
-(``test_reference.py``) still run while the extension is not built. Fixtures and the
-choice of which nncore the tests import live in ``conftest.py``.
+Only NumPy is imported at module level. Fixtures and the choice of which nncore the
+tests import live in ``conftest.py``.
 """
 import io
 import json

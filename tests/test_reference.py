@@ -1,39 +1,21 @@
 """Tests of nncore.reference against itself, against hand-computed values and
 central finite differences, and (where installed) against PyTorch.
 
-reference.py is the specification the compiled kernels are held to, so these
+nncore.reference is the specification the compiled kernels are held to, so these
 tests check the specification: every gradient agrees with central finite
 differences in float64 (relative error < 1e-6), the losses agree with small cases
 worked by hand, and the optimizers agree with their update rules written out for
 single steps.
 """
-import importlib.util
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from nncore import reference as ref
+
 from _helpers import central_differences, make_targets, output_width
-
-
-def _load_reference():
-    """Import nncore.reference, or load the file alone if the package cannot import
-    (for example while its compiled kernels are not built)."""
-    try:
-        from nncore import reference
-
-        return reference
-    except Exception:
-        path = Path(__file__).resolve().parents[1] / "nncore" / "reference.py"
-        spec = importlib.util.spec_from_file_location("_nncore_reference_standalone", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-ref = _load_reference()
 
 ACTIVATIONS = ref.ACTIVATIONS
 LOSSES = ref.LOSSES

@@ -28,7 +28,7 @@ class Peer:
 
 PEERS = {
     "nncore": Peer("nncore", "nncore_peer", "nncore"),
-    "numpy": Peer("NumPy (reference.py)", "numpy_peer", "nncore"),
+    "numpy": Peer("NumPy (nncore.reference)", "numpy_peer", "nncore"),
     "torch": Peer("PyTorch eager", "torch_peer", "torch"),
     "torch-fused": Peer("PyTorch fused", "torch_peer", "torch"),
     "jax-step": Peer("JAX jit step", "jax_peer", "jax"),
