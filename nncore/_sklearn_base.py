@@ -97,8 +97,9 @@ class _NNBase(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
-        first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        dtype = np.dtype(self.dtype) if first else self.network_.dtype
+        first = not self.__sklearn_is_fitted__() or \
+            (not self.warm_start and not incremental)
+        dtype = np.dtype(self.dtype) if first else self._networks()[0].dtype
         X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C",
                              multi_output=True, y_numeric=not self._is_classifier())
         if y.ndim == 2 and y.shape[1] == 1:
@@ -112,11 +113,36 @@ class _NNBase(BaseEstimator):
             self._check_architecture()
         self._reset_tracking(first)
 
-        split = self._split(X, targets, sample_weight, incremental)
-        X_train, T_train, w_train, validation = split
+        X_train, T_train, w_train, validation = self._split(X, targets, sample_weight,
+                                                            incremental)
         n_train = X_train.shape[0]
         full = self.solver in _sklearn_fit.FULL_BATCH_SOLVERS
         batch = n_train if full else self._batch_rows(n_train)
+        converged = self._train(X_train, T_train, w_train, validation, batch,
+                                epochs=1 if incremental else self.max_iter)
+        if not incremental and not converged:
+            warnings.warn(f"{type(self).__name__}: the maximum number of iterations "
+                          f"(max_iter={self.max_iter}) was reached before the "
+                          "optimization converged.", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _networks(self):
+        """The fitted networks (one; an ensemble's members' networks)."""
+        return [self.network_]
+
+    def _train(self, X_train, T_train, w_train, validation, batch, epochs):
+        """Train ``network_`` for up to ``epochs`` epochs; True unless it ran all
+        ``max_iter`` epochs without meeting the stopping rule."""
+        optimizer, stopper = self._start_training(X_train.shape[0], batch, w_train,
+                                                  validation)
+        self.network_.fit(X_train, T_train, epochs=epochs, batch_size=batch,
+                          optimizer=optimizer, shuffle=bool(self.shuffle),
+                          sample_weight=w_train, validation_data=validation,
+                          callbacks=[stopper], verbose=0)
+        return self._end_training(validation, stopper)
+
+    def _start_training(self, n_train, batch, w_train, validation):
+        """(optimizer, stopping callback) for one training call of ``network_``."""
         net = self.network_
         decay = _sklearn_fit.weight_decay(self.alpha, net.loss_name, net.n_outputs,
                                           batch, _sklearn_fit.mean_weight(w_train))
@@ -126,20 +152,17 @@ class _NNBase(BaseEstimator):
             if self.validation_scores_ is not None:
                 self.best_validation_score_ = -np.inf
         score = None if validation is None else self._validation_scorer(validation)
-        stopper = _sklearn_fit.SklearnStopping(self, n_train, decay, score,
-                                               stop=not full)
+        full = self.solver in _sklearn_fit.FULL_BATCH_SOLVERS
         self.n_iter_ = 0
-        net.fit(X_train, T_train, epochs=1 if incremental else self.max_iter,
-                batch_size=batch, optimizer=optimizer, shuffle=bool(self.shuffle),
-                sample_weight=w_train, validation_data=validation, callbacks=[stopper],
-                verbose=0)
+        return optimizer, _sklearn_fit.SklearnStopping(self, n_train, decay, score,
+                                                       stop=not full)
+
+    def _end_training(self, validation, stopper):
+        """Put back the best epoch (early stopping); False when all ``max_iter``
+        epochs ran without meeting the stopping rule."""
         if validation is not None and self._best_state is not None:
-            net.restore(self._best_state)     # the best epoch's weights (and optimizer)
-        if not incremental and not stopper.stopped and self.n_iter_ == self.max_iter:
-            warnings.warn(f"{type(self).__name__}: the maximum number of iterations "
-                          f"(max_iter={self.max_iter}) was reached before the "
-                          "optimization converged.", ConvergenceWarning, stacklevel=3)
-        return self
+            self.network_.restore(self._best_state)   # weights and optimizer
+        return stopper.stopped or self.n_iter_ != self.max_iter
 
     def _build(self, n_features):
         """A new network for ``n_features`` inputs (the output width and loss are set
@@ -252,21 +275,25 @@ class _NNBase(BaseEstimator):
         same things (shape, dtype, finiteness); when it refuses X, scikit-learn's
         validation runs after all, to raise scikit-learn's own message.
         """
-        if not hasattr(self, "network_"):     # (check_is_fitted costs 30 us)
+        if not self.__sklearn_is_fitted__():     # (check_is_fitted costs 30 us)
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call "
                                  "fit before using it to predict")
-        dtype = self.network_.dtype
+        dtype = self._networks()[0].dtype
         plain = (type(X) is np.ndarray and X.ndim == 2 and X.dtype == dtype
                  and X.flags.c_contiguous and X.shape[1] == self.n_features_in_
                  and not hasattr(self, "feature_names_in_"))
         if not plain:
             X = validate_data(self, X, reset=False, dtype=dtype, order="C")
         try:
-            return getattr(self.network_, method)(X)
+            return self._outputs(X, method)
         except ValueError:
             if plain:
                 validate_data(self, X, reset=False, dtype=dtype, order="C")
             raise
+
+    def _outputs(self, X, method):
+        """``network_.<method>(X)`` for a validated X."""
+        return getattr(self.network_, method)(X)
 
 
 def _store_parameters(est, arguments):

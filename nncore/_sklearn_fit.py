@@ -154,7 +154,14 @@ class SklearnStopping(Callback):
     stop : bool
         Apply the stopping rule. False for the full-batch solvers, which stop by
         their own tolerance (as scikit-learn's lbfgs); the bookkeeping still runs.
+
+    Attributes
+    ----------
+    prefix : str
+        Starts every line printed with ``verbose`` (an ensemble names its member).
     """
+
+    prefix = ""
 
     def __init__(self, est, n_train, decay, score, stop=True):
         self.est = est
@@ -177,7 +184,7 @@ class SklearnStopping(Callback):
         est.n_iter_ += 1
         est.t_ += self.n_train
         if est.verbose:
-            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}", flush=True)
+            print(f"{self.prefix}Iteration {est.n_iter_}, loss = {loss:.8f}", flush=True)
         if self.score is None:
             improved = loss <= est.best_loss_ - est.tol
             est.best_loss_ = min(est.best_loss_, loss)
@@ -186,7 +193,7 @@ class SklearnStopping(Callback):
             est.validation_scores_.append(value)
             est.validation_loss_curve_.append(float(logs["val_loss"]))
             if est.verbose:
-                print(f"Validation score: {value:f}", flush=True)
+                print(f"{self.prefix}Validation score: {value:f}", flush=True)
             # (NaN compares false both ways: it counts as no improvement)
             improved = value >= est.best_validation_score_ + est.tol
             if value > est.best_validation_score_:
@@ -199,7 +206,7 @@ class SklearnStopping(Callback):
             if est.verbose:
                 what = ("Validation score" if self.score is not None
                         else "Training loss")
-                print(f"{what} did not improve more than tol={est.tol:f} for "
+                print(f"{self.prefix}{what} did not improve more than tol={est.tol:f} for "
                       f"{est.n_iter_no_change} consecutive epochs. Stopping.",
                       flush=True)
 

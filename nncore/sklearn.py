@@ -1,4 +1,5 @@
-"""scikit-learn estimators trained by nncore: :class:`NNClassifier`, :class:`NNRegressor`.
+"""scikit-learn estimators trained by nncore: :class:`NNClassifier`, :class:`NNRegressor`
+and their seed ensembles :class:`NNEnsembleClassifier`, :class:`NNEnsembleRegressor`.
 
 Drop-in replacements for scikit-learn's ``MLPClassifier`` and ``MLPRegressor``: the same
 constructor parameters where scikit-learn has the concept, the same fitted attributes
@@ -43,6 +44,9 @@ try:
 
     # (imports scikit-learn's validate_data and the tags: 1.6 or later)
     from ._sklearn_base import _NNBase, _one_column_as_1d, _store_parameters
+    from ._sklearn_ensemble import ATTRIBUTES as _ENSEMBLE_ATTRIBUTES
+    from ._sklearn_ensemble import EnsembleMixin as _EnsembleMixin
+    from ._sklearn_ensemble import ensemble_constraints as _ensemble_constraints
 except ImportError as exc:
     if not (exc.name or "").startswith("sklearn"):
         raise
@@ -50,7 +54,7 @@ except ImportError as exc:
         "nncore.sklearn needs scikit-learn >= 1.6; install it with: "
         f'pip install "nncore[sklearn]"  ({exc})') from exc
 
-__all__ = ["NNClassifier", "NNRegressor"]
+__all__ = ["NNClassifier", "NNEnsembleClassifier", "NNEnsembleRegressor", "NNRegressor"]
 
 # NNRegressor's loss names and the nncore losses they train.
 REGRESSION_LOSSES = {"squared_error": "mse", "absolute_error": "mae", "huber": "huber",
@@ -93,6 +97,18 @@ def _expected_failed_checks(estimator):
 def _log_sigmoid(z):
     """log(sigmoid(z)) without overflow: -log(1 + exp(-z))."""
     return -np.logaddexp(0, -z)
+
+
+def _log_proba(Z, kind):
+    """Log class probabilities of shape (n_samples, n_classes) from a network's
+    output ``Z`` (logits) for targets of ``kind`` ("binary", "multiclass" or
+    "multilabel")."""
+    if kind == "binary":
+        return np.hstack([_log_sigmoid(-Z), _log_sigmoid(Z)])
+    if kind == "multilabel":
+        return _log_sigmoid(Z)
+    shifted = Z - Z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 _PARAMETERS = """
@@ -158,6 +174,13 @@ _PARAMETERS = """
         Type of the weights and the arithmetic. Input of that type is used without a
         copy."""
 
+_CLASS_WEIGHT = """
+    class_weight : dict, "balanced" or None, default None
+        Weights per class label, multiplied into ``sample_weight``; "balanced" is
+        ``n_samples / (n_classes * bincount(y))`` (per label for multi-label
+        targets).
+"""
+
 _ATTRIBUTES = """
     Attributes
     ----------
@@ -198,12 +221,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
     Binary and multi-class targets (of string, integer or boolean labels) train a
     softmax (multi-class) or a single logistic output (binary) with cross-entropy;
     a multi-label indicator matrix trains one logistic output per label.
-""" + _PARAMETERS + """
-    class_weight : dict, "balanced" or None, default None
-        Weights per class label, multiplied into ``sample_weight``; "balanced" is
-        ``n_samples / (n_classes * bincount(y))`` (per label for multi-label
-        targets).
-""" + _ATTRIBUTES + """
+""" + _PARAMETERS + _CLASS_WEIGHT + _ATTRIBUTES + """
     classes_ : ndarray of shape (n_classes,)
         The class labels (the label indices for multi-label targets).
 """
@@ -255,8 +273,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
             self._define_classes(y, multilabel, incremental, classes)
         else:
             self._check_classes(y, multilabel, incremental, classes)
-        dtype = self.network_.dtype if hasattr(self, "network_") and not first \
-            else np.dtype(self.dtype)
+        dtype = np.dtype(self.dtype) if first else self._networks()[0].dtype
         if self._target_kind == "multilabel":
             return np.ascontiguousarray(y, dtype=dtype)
         if self._target_kind == "binary":
@@ -328,6 +345,17 @@ class NNClassifier(ClassifierMixin, _NNBase):
             return None
         return targets[:, 0] if self._target_kind == "binary" else targets
 
+    def _labels(self, scores, cut):
+        """Labels from per-class ``scores`` of shape (n_samples, n_net_outputs),
+        increasing with each class's probability: a label is on where its score
+        exceeds ``cut`` (the single output of binary targets: the second class);
+        otherwise the class of the highest score."""
+        if self._target_kind == "multilabel":
+            return (scores > cut).astype(int)
+        if self._target_kind == "binary":
+            return self.classes_[(scores[:, 0] > cut).astype(np.intp)]
+        return self.classes_[scores.argmax(axis=1)]
+
     def _validation_scorer(self, validation):
         # The training loop's validation accuracy is scikit-learn's score: the
         # (weighted) share of rows whose predicted label (or label set) is right.
@@ -345,12 +373,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
         ndarray of shape (n_samples,) of labels from ``classes_``, or (n_samples,
         n_labels) of 0/1 for multi-label targets.
         """
-        Z = self._forward(X)
-        if self._target_kind == "multilabel":
-            return (Z > 0).astype(int)
-        if self._target_kind == "binary":
-            return self.classes_[(Z[:, 0] > 0).astype(np.intp)]
-        return self.classes_[Z.argmax(axis=1)]
+        return self._labels(self._forward(X), cut=0)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -382,13 +405,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        Z = self._forward(X)
-        if self._target_kind == "binary":
-            return np.hstack([_log_sigmoid(-Z), _log_sigmoid(Z)])
-        if self._target_kind == "multilabel":
-            return _log_sigmoid(Z)
-        shifted = Z - Z.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return _log_proba(self._forward(X), self._target_kind)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -484,3 +501,130 @@ class NNRegressor(RegressorMixin, _NNBase):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+_ENSEMBLE_INTRO = """
+    The ``n_estimators`` members are {member}s with this estimator's parameters,
+    each with its own ``random_state`` drawn from ``random_state`` (so its own initial
+    weights), trained together by one ``nncore.fit_many`` call per ``fit``: every
+    member sees the same batches, in the order drawn from ``random_state``, and each
+    ends bit for bit where a lone {member} with its ``random_state`` ends when its
+    network's generator is started as ``fit_many``'s (``batch_seed_``; see
+    ``nncore.fit_many``). Each member keeps its own stopping rule: with ``tol`` and
+    ``n_iter_no_change`` (on its training loss, or with ``early_stopping`` on its
+    score on the shared validation rows) it stops alone while the others go on, and
+    early stopping puts it back at its own best epoch.
+
+    ``solver="lbfgs"`` is not available: it takes the whole data set per step, while
+    the members train on shared minibatches. A member whose training diverges makes
+    ``fit`` raise ``nncore.TrainingDiverged`` naming it, after the others finished.
+"""
+
+_N_ESTIMATORS = """
+    n_estimators : int, default 5
+        Number of members, >= 1."""
+
+
+class NNEnsembleClassifier(_EnsembleMixin, NNClassifier):
+    __doc__ = """A seed ensemble of multi-layer perceptron classifiers, trained at once.
+
+    Soft voting: :meth:`predict_proba` is the mean of the members' class
+    probabilities, and :meth:`predict` its most probable class (for multi-label
+    targets, each label whose mean probability exceeds 0.5).
+""" + _ENSEMBLE_INTRO.format(member="NNClassifier") + _PARAMETERS + _N_ESTIMATORS \
+        + _CLASS_WEIGHT + _ENSEMBLE_ATTRIBUTES.format(member="NNClassifier") + """
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (the label indices for multi-label targets).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from nncore.sklearn import NNEnsembleClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = NNEnsembleClassifier(n_estimators=4, hidden_layer_sizes=(32,),
+    ...                            max_iter=20, random_state=0).fit(X / 16, y)
+    >>> clf.predict_proba(X[:3] / 16).shape, clf.loss_curve_.shape
+    ((3, 10), (4, 20))
+"""
+
+    _member_class = NNClassifier
+    _parameter_constraints: ClassVar[dict] = _ensemble_constraints(
+        NNClassifier._parameter_constraints)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=1e-4, batch_size="auto", learning_rate_init=1e-3, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=0,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0,
+                 dtype="float32", class_weight=None, n_estimators=5):
+        _store_parameters(self, locals())
+
+    def predict(self, X):
+        """Class labels by soft voting: the most probable class of the mean of the
+        members' probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) of labels from ``classes_``, or (n_samples,
+        n_labels) of 0/1 for multi-label targets.
+        """
+        return self._labels(self._output(X), cut=0.5)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, from the members' log probabilities
+        (log-sum-exp over the members, minus log n_estimators): accurate where a mean
+        probability is near 0.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        logits = self._forward(X)
+        logs = np.stack([_log_proba(Z.astype(np.float64), self._target_kind)
+                         for Z in logits])
+        mean = np.logaddexp.reduce(logs, axis=0) - np.log(len(logits))
+        return mean.astype(logits[0].dtype, copy=False)
+
+
+class NNEnsembleRegressor(_EnsembleMixin, NNRegressor):
+    __doc__ = """A seed ensemble of multi-layer perceptron regressors, trained at once.
+
+    :meth:`predict` is the mean of the members' predictions.
+""" + _ENSEMBLE_INTRO.format(member="NNRegressor") + _PARAMETERS + _N_ESTIMATORS + """
+    loss : {"squared_error", "absolute_error", "huber", "poisson"}, default \
+"squared_error"
+        Each member's loss, as :class:`NNRegressor` takes it.
+""" + _ENSEMBLE_ATTRIBUTES.format(member="NNRegressor") + """
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nncore.sklearn import NNEnsembleRegressor
+    >>> X = np.random.default_rng(0).normal(size=(200, 3)); y = np.sin(X[:, 0])
+    >>> reg = NNEnsembleRegressor(n_estimators=3, hidden_layer_sizes=(16,),
+    ...                           max_iter=30, random_state=0).fit(X, y)
+    >>> reg.predict(X[:5]).shape, len(reg.estimators_)
+    ((5,), 3)
+"""
+
+    _member_class = NNRegressor
+    _parameter_constraints: ClassVar[dict] = _ensemble_constraints(
+        NNRegressor._parameter_constraints)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=1e-4, batch_size="auto", learning_rate_init=1e-3, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=0,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dropout=0.0,
+                 dtype="float32", loss="squared_error", n_estimators=5):
+        _store_parameters(self, locals())
