@@ -282,6 +282,7 @@ class _Run:
             net._optimizer = opt
         self.saved = [Snapshot(net, opt) for net, opt in zip(nets, opts)]
         self.histories = [History() for _ in nets]
+        self._probe = True         # the run's first chunk is still to be timed
         self._last_logs = {}
         for net, history in zip(nets, self.histories):
             net.history = history
@@ -393,7 +394,20 @@ class _Run:
                     # cache for its first batches, as fit's leaves its network's)
                     for k in live:
                         self.saved[k].take()
+                t1 = time.perf_counter()
                 done = self._train_group(k0, k1, s1, s2, order, batch, count)
+                if self._probe and len(groups) > 1 and done == count:
+                    # The run's first chunk: the first group's first batch alone
+                    # times it; that group then goes on to the chunk's length and
+                    # the others take it whole (a first chunk of one batch for
+                    # every group would cost every network a reload of its arrays).
+                    self._probe = False
+                    per_chunk = next_chunk(per_chunk, count, time.perf_counter() - t1)
+                    more = min(per_chunk, self.n_batches - batch) - count
+                    if more > 0:
+                        done += self._train_group(k0, k1, s1, s2, order, batch + count,
+                                                  more)
+                        count += more
                 if batch + done == self.n_batches:
                     self._end_epoch(epoch, k0, k1)
             elapsed = time.perf_counter() - t0
