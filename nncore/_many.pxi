@@ -27,6 +27,37 @@ cdef int _many_pointers(list arrays, Py_ssize_t K, Py_ssize_t length, floating**
     return 0
 
 
+cdef inline Py_ssize_t many_group(Py_ssize_t n_params, Py_ssize_t value_bytes,
+                                  Py_ssize_t arrays, Py_ssize_t K) noexcept nogil:
+    """How many networks fit_many gives each train_many call, so that their arrays
+    stay in cache from one batch to the next: as many as keep their ``arrays``
+    arrays of ``n_params`` values (parameters, gradients, optimizer state) in half
+    the L2 cache, as the products' blocks take half of it (nncore/csrc/blocking.h);
+    at least 1, at most K.
+
+    A batch loaded once then serves the whole group, each network finding its own
+    arrays in L2 at its next batch. Networks whose arrays together exceed that
+    share would push each other out of cache at every step (K networks' arrays
+    from memory, instead of one's from L3 as in K separate fits): they take the
+    chunk's batches in smaller groups, each batch loaded again for each group, as
+    fit loads it."""
+    cdef double per_network = <double>n_params * value_bytes * arrays
+    cdef double fit = (nn_blocking.l2 // 2) / per_network if per_network > 0 else K
+    if fit >= K:
+        return K
+    return max(1, <Py_ssize_t>fit)
+
+
+def many_group_size(Py_ssize_t n_params, Py_ssize_t itemsize, Py_ssize_t arrays,
+                    Py_ssize_t K):
+    """The networks per train_many call that fit_many makes (many_group): K networks
+    of ``n_params`` parameters of ``itemsize`` bytes, with ``arrays`` arrays of that
+    length each (parameters, gradients and the optimizer's non-empty states)."""
+    if n_params < 0 or itemsize < 1 or arrays < 1 or K < 1:
+        raise ValueError(f"many_group_size: bad sizes {(n_params, itemsize, arrays, K)}")
+    return many_group(n_params, itemsize, arrays, K)
+
+
 def train_many(list params not None, list grads not None, list state1 not None,
                list state2 not None, const Py_ssize_t[::1] sizes not None,
                const Py_ssize_t[::1] acts not None, Py_ssize_t loss,
@@ -51,10 +82,11 @@ def train_many(list params not None, list grads not None, list state1 not None,
     ``loss_sums[k]`` and ``weight_sums[k]`` add up (batch loss x batch weight) and
     the batch weights of its finished batches, ``hits[k]`` (unless ``hits`` is None)
     their weighted rows classified right (as train_batches counts them), and
-    ``active[k]`` is 1 while it
-    trains (``dropout[k]``: network k's dropout rates or None, its masks drawn from
-    ``seeds[k]``, as train_batches takes them): a batch whose loss is not finite sets it to -1 - (that batch's index)
-    and leaves the network as before that batch; other networks are skipped.
+    ``active[k]`` is 1 while it trains (``dropout[k]``: network k's dropout rates or
+    None, its masks drawn from ``seeds[k]``, as train_batches takes them): a batch
+    whose loss is not finite sets it to -1 - (that batch's index) and leaves the
+    network as before that batch; other networks are skipped. (fit_many passes
+    groups of networks whose arrays stay in cache together: many_group_size.)
 
     Returns the number of batches finished (all of them, unless the data ends).
     """

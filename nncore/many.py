@@ -19,13 +19,16 @@ from ._dispatch import kernels as _kernels
 from ._fit_data import _validation_rows
 from ._memory import allocate as _allocate
 from ._trainer import _check_callbacks as check_callbacks
-from ._training import SigintDeferred, Snapshot, epoch_order, next_chunk
+from ._training import TRAIN_CHUNK_SECONDS, SigintDeferred, Snapshot, epoch_order, next_chunk
 from .callbacks import Callback
 from .history import History, TrainingDiverged
 from .optimizers import LBFGS, Adam, Optimizer, optimizer_from_name
 
 __all__ = ["fit_many"]
 
+# The longest a chunk of batches is planned to take, so that Ctrl-C is answered
+# within about that (see _Run._groups).
+CALL_SECONDS_MAX = 1.0
 
 
 def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=True,
@@ -279,6 +282,7 @@ class _Run:
             net._optimizer = opt
         self.saved = [Snapshot(net, opt) for net, opt in zip(nets, opts)]
         self.histories = [History() for _ in nets]
+        self._probe = True         # the run's first chunk is still to be timed
         self._last_logs = {}
         for net, history in zip(nets, self.histories):
             net.history = history
@@ -367,10 +371,8 @@ class _Run:
         sigint.raise_if_fired()
 
     def _epoch(self, epoch, per_chunk, sigint):
-        nets, net = self.nets, self.nets[0]
-        for k in np.flatnonzero(self.active == 1):
-            self.saved[k].take()
         s1, s2 = self._kernel_arguments()
+        groups, share = self._groups(s1[0], s2[0])
         order = epoch_order(self.rng, self.X.shape[0], self.order) if self.gather \
             else self.order
         self.loss_sums[:] = 0
@@ -378,30 +380,75 @@ class _Run:
             self.hits[:] = 0
         self.weight_sums[:] = 0
         batch = 0
-        while batch < self.n_batches:
+        while batch < self.n_batches and (self.active == 1).any():
             count = min(per_chunk, self.n_batches - batch)
             for k, opt in enumerate(self.opts):
                 self.steps[k] = opt.step
             t0 = time.perf_counter()
-            done = _kernels.train_many(
-                [n._flat for n in nets], [n._grads for n in nets], s1, s2, net._sizes,
-                net._acts, net._loss_code, net._loss_params, self.X, self.T,
-                self.labels, self.w,
-                order, self.work, self.B, batch, count, self.settings, self.steps,
-                self.active,
-                self.loss_sums, self.weight_sums, self.hits,
-                [n._dropout for n in nets], self.seeds)
+            for k0, k1 in groups:
+                live = np.flatnonzero(self.active[k0:k1] == 1) + k0
+                if not live.size:
+                    continue
+                if batch == 0:
+                    # (taken group by group: the copy leaves the group's arrays in
+                    # cache for its first batches, as fit's leaves its network's)
+                    for k in live:
+                        self.saved[k].take()
+                t1 = time.perf_counter()
+                done = self._train_group(k0, k1, s1, s2, order, batch, count)
+                if self._probe and len(groups) > 1 and done == count:
+                    # The run's first chunk: the first group's first batch alone
+                    # times it; that group then goes on to the chunk's length and
+                    # the others take it whole (a first chunk of one batch for
+                    # every group would cost every network a reload of its arrays).
+                    self._probe = False
+                    per_chunk = next_chunk(per_chunk, count, time.perf_counter() - t1)
+                    more = min(per_chunk, self.n_batches - batch) - count
+                    if more > 0:
+                        done += self._train_group(k0, k1, s1, s2, order, batch + count,
+                                                  more)
+                        count += more
+                if batch + done == self.n_batches:
+                    self._end_epoch(epoch, k0, k1)
             elapsed = time.perf_counter() - t0
             for k, opt in enumerate(self.opts):
                 opt.step = int(self.steps[k])
             self._stop_diverged(epoch)
             batch += done
             if done == count and elapsed > 0:
-                per_chunk = next_chunk(per_chunk, count, elapsed)
+                per_chunk = next_chunk(per_chunk, count, elapsed / share)
             if sigint.fired and batch < self.n_batches:
                 self._interrupted(sigint)
-        self._end_epoch(epoch)
         return per_chunk
+
+    def _groups(self, state1, state2):
+        """The networks of each kernel call, as ranges (k0, k1), and the share of a
+        chunk's time that next_chunk is to take for one chunk.
+
+        One call per group of networks whose arrays stay in cache together
+        (``_kernels.many_group_size``: all K for small networks), the groups one
+        after another on each chunk of batches. Timing each group's part as one
+        fit chunk gives every network as many batches in a row as fit gives it, over
+        which the reload of its arrays at its group's turn is spread; but no chunk
+        is planned longer than CALL_SECONDS_MAX, which bounds how long Ctrl-C
+        waits."""
+        net, K = self.nets[0], len(self.nets)
+        arrays = 2 + sum(s is not None and s.size > 0 for s in (state1, state2))
+        size = _kernels.many_group_size(net.n_params, net.dtype.itemsize, arrays, K)
+        groups = [(k0, min(K, k0 + size)) for k0 in range(0, K, size)]
+        return groups, min(len(groups), max(1.0, CALL_SECONDS_MAX / TRAIN_CHUNK_SECONDS))
+
+    def _train_group(self, k0, k1, s1, s2, order, batch, count):
+        """Networks k0 .. k1-1 on batches batch .. batch + count - 1: one kernel call;
+        returns the batches done."""
+        nets, net, g = self.nets[k0:k1], self.nets[0], slice(k0, k1)
+        return _kernels.train_many(
+            [n._flat for n in nets], [n._grads for n in nets], s1[g], s2[g], net._sizes,
+            net._acts, net._loss_code, net._loss_params, self.X, self.T, self.labels,
+            self.w, order, self.work, self.B, batch, count, self.settings[g],
+            self.steps[g], self.active[g], self.loss_sums[g], self.weight_sums[g],
+            None if self.hits is None else self.hits[g], [n._dropout for n in nets],
+            self.seeds[g])
 
     def _stop_diverged(self, epoch):
         """Networks whose loss became non-finite in the last call: restored to the
@@ -416,8 +463,10 @@ class _Run:
         self.active[k] = 0
         self.histories[k].diverged = error
 
-    def _end_epoch(self, epoch):
-        for k in np.flatnonzero(self.active == 1):
+    def _end_epoch(self, epoch, k0, k1):
+        """Networks k0 .. k1-1 after their last batch of the epoch: those whose
+        parameters or state are no longer finite are restored and left out."""
+        for k in np.flatnonzero(self.active[k0:k1] == 1) + k0:
             if not self.saved[k].live_is_finite():
                 self._stop(k, TrainingDiverged.during(
                     "the parameters or optimizer state became NaN or infinite (the "

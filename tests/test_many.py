@@ -1,6 +1,7 @@
 """nncore.fit_many: K networks on the same batches end bit for bit where Network.fit
 with the same batch order leaves each; divergence of one stops only that one; bad
 input is refused before anything changes."""
+import contextlib
 import json
 import os
 import signal
@@ -315,3 +316,66 @@ def test_dropout_networks_draw_the_masks_fit_draws(width):
         fit_alone(alone, X, y, 1, epochs=2, batch_size=16, sample_weight=w,
                   optimizer=nncore.Adam(1e-2))
         assert np.array_equal(alone.state()["params"], nets[k].state()["params"]), k
+
+
+@contextlib.contextmanager
+def l2_cache(size):
+    """The kernels in use blocked for an L2 cache of ``size`` bytes (the rule that
+    groups fit_many's networks reads it), restored afterwards."""
+    from nncore._dispatch import kernels
+
+    before = kernels.get_blocking()
+    kernels.set_blocking(size, before["l3"])
+    try:
+        yield kernels
+    finally:
+        kernels.set_blocking(before["l2"], before["l3"])
+
+
+def test_networks_group_by_what_half_the_l2_cache_holds():
+    from nncore._dispatch import kernels
+
+    l2 = kernels.get_blocking()["l2"]
+    per_network = 1000 * 4 * 3                  # 1000 float32 parameters, 3 arrays
+    fit = (l2 // 2) // per_network
+    assert kernels.many_group_size(1000, 4, 3, 5) == min(5, max(1, fit))
+    assert kernels.many_group_size(1000, 4, 3, fit + 7) == max(1, fit)
+    assert kernels.many_group_size(l2, 8, 2, 16) == 1            # beyond the cache
+    assert kernels.many_group_size(1, 4, 2, 16) == 16
+    with l2_cache(2 * 3 * per_network) as k:       # half holds 3 networks
+        assert k.many_group_size(1000, 4, 3, 16) == 3
+    for bad in ((-1, 4, 2, 3), (10, 0, 2, 3), (10, 4, 0, 3), (10, 4, 2, 0)):
+        with pytest.raises(ValueError, match="many_group_size"):
+            kernels.many_group_size(*bad)
+
+
+@pytest.mark.parametrize("per_group", [1, 2])
+@pytest.mark.parametrize("arch", ["tiny-mse", "wide-ce"])
+def test_networks_trained_in_groups_end_bit_for_bit_where_fit_leaves_them(arch,
+                                                                          per_group):
+    # Caches too small for all five networks' arrays: fit_many trains them in
+    # groups of ``per_group`` (each batch loaded again per group); one of them
+    # diverges and stops alone.
+    X, y, w = data(arch)
+    X = X * 10
+    K, lrs = 5, [1e-3, 2e-3, 500.0, 1e-3, 3e-3]
+    nets = [make(arch, "float32", s) for s in range(K)]
+    per_network = nets[0].n_params * 4 * 3       # SGD with momentum: 3 arrays
+    kwargs = dict(epochs=3, batch_size=16, sample_weight=w)
+    with l2_cache(2 * per_group * per_network) as k:
+        assert k.many_group_size(nets[0].n_params, 4, 3, K) == per_group
+        histories = nncore.fit_many(nets, X, y, seed=5, optimizers=[
+            nncore.SGD(lr, momentum=0.9) for lr in lrs], **kwargs)
+    assert isinstance(histories[2].diverged, nncore.TrainingDiverged)
+    for k, lr in enumerate(lrs):
+        alone = make(arch, "float32", k)
+        if k == 2:
+            with pytest.raises(nncore.TrainingDiverged):
+                fit_alone(alone, X, y, 5, optimizer=nncore.SGD(lr, momentum=0.9),
+                          **kwargs)
+        else:
+            ref = fit_alone(alone, X, y, 5, optimizer=nncore.SGD(lr, momentum=0.9),
+                            **kwargs)
+            assert histories[k].loss == ref.loss and histories[k].diverged is None
+        assert np.array_equal(nets[k].state()["params"], alone.state()["params"]), k
+        assert nets[k].optimizer.step == alone.optimizer.step
