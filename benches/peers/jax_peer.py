@@ -40,8 +40,10 @@ def _optimizer(jax, jnp, cfg, params, dtype):
         params = tree_map(step, params, m, v)
         return params, (t, m, v)
 
-    zeros = tree_map(jnp.zeros_like, params)
-    return (jnp.zeros((), dtype=dtype), zeros, zeros), adam
+    # m and v must be separate buffers: both are donated to the compiled step, and
+    # XLA refuses one buffer donated twice.
+    m, v = tree_map(jnp.zeros_like, params), tree_map(jnp.zeros_like, params)
+    return (jnp.zeros((), dtype=dtype), m, v), adam
 
 
 class JaxTrainer(Trainer):
