@@ -239,6 +239,7 @@ class Trainer:
         while batch < n_batches:
             count = min(per_chunk, n_batches - batch)
             threads = self.team.pick()
+            count = self.team.batches(count)
             t0 = time.perf_counter()
             loss_sum, weight_sum, done, status = self._run_batches(
                 order, batch, count, loss_sum, weight_sum, threads)
@@ -249,7 +250,7 @@ class Trainer:
                 self.saved.restore()
                 raise TrainingDiverged.during("the loss became NaN or infinite", epoch,
                                               batch, self.lr)
-            if done == count and elapsed > 0:
+            if done == count and elapsed > 0 and not self.team.probing:
                 per_chunk = next_chunk(per_chunk, count, elapsed)
             self.per_chunk = per_chunk
             if sigint.fired and batch < n_batches:

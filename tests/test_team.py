@@ -151,3 +151,23 @@ def test_any_sequence_of_teams_gives_the_same_bits(monkeypatch, pattern):
         np.testing.assert_array_equal(a, b)
     assert net.optimizer.step == ref.optimizer.step
     assert_same_history(net.history.loss, ref.history.loss)
+
+
+def test_a_probe_is_a_short_chunk_yet_long_enough_to_time():
+    chooser = TeamChooser(2)
+    assert chooser.batches(100) == 100                  # not a probe
+    chooser.record(0, 100, 0.05)                        # the full team: 2,000 batches/s
+    assert chooser.pick() == 1 and chooser.probing
+    assert chooser.batches(100) == int(100 * _team.PROBE_SHARE)
+    least = int(np.ceil(2 * _team.MIN_SECONDS * 2000))
+    assert chooser.batches(2 * least) == least          # a quarter would be too short
+    assert chooser.batches(3) == 3                      # never more than a full chunk
+
+
+def test_a_probe_too_short_to_time_waits_for_the_next_interval():
+    chooser = TeamChooser(2)
+    _drive(chooser, {1: 0.010, 2: 0.006}, 40)         # settles on the full team
+    chooser.since_probe = chooser.interval              # the next chunk probes
+    assert chooser.pick() == 1 and chooser.probing
+    chooser.record(1, 1, _team.MIN_SECONDS / 2)
+    assert chooser.pick() == 0 and not chooser.probing
