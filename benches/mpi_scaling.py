@@ -75,7 +75,7 @@ def worker(spec):
             else:
                 h = distributed.fit_distributed(net, X, y, comm, epochs=1,
                                                 batch_size=spec["batch"], optimizer=opt)
-                in_reduce = h.allreduce_time[0]
+                in_reduce = h.history["allreduce_time"][0]
             elapsed = time.perf_counter() - t0
             times.append(comm.allreduce(elapsed, op=MPI.MAX))
             shares.append(comm.allreduce(in_reduce / elapsed) / size)
@@ -98,7 +98,9 @@ def _mpirun(spec, n, args):
         return {"status": "error", "reason": f"timed out after {args.timeout:g} s"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        # The rank's exception, not Open MPI's banner of dashes after it.
+        lines = [line for line in proc.stderr.splitlines() if "Error" in line]
+        tail = (lines or proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"status": "error", "reason": f"mpirun exited {proc.returncode}: {tail}"}
     return dict(json.loads(lines[-1]), status="ok")
 
