@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nncore
-from nncore import reference
+from nncore import _validation, reference
 
 from _helpers import (
     assert_same_history,
@@ -540,3 +540,32 @@ def test_predict_returns_new_arrays():
     assert not np.shares_memory(f, a)
     Xc = np.ascontiguousarray(X, dtype=np.float32)
     assert not np.shares_memory(net.forward(Xc), Xc)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_check_on_the_bits_agrees_with_numpy(dtype):
+    # The kernels' bit test against np.isfinite, for every kind of value that could
+    # fool it (the largest finite values, subnormals, signed zeros, both infinities,
+    # quiet and signalling NaNs with payloads), alone and at block boundaries.
+    info = np.finfo(dtype)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    signalling = np.array([0x7f800001 if dtype == np.float32 else 0x7ff0000000000001],
+                          bits).view(dtype)[0]
+    finite = [info.max, -info.max, info.tiny, info.smallest_subnormal, 0.0, -0.0, 1.0]
+    bad = [np.inf, -np.inf, np.nan, -np.nan, signalling]
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 7, 4095, 4096, 4097, 10_000):
+        base = rng.choice(np.array(finite, dtype), size=n).astype(dtype)
+        assert np.isfinite(base).all() and _validation._all_finite(base)
+        for value in bad:
+            for where in {0, n // 2, 4095, 4096, n - 1} & set(range(n)):
+                X = base.copy()
+                X[where] = value
+                assert not _validation._all_finite(X), (n, where, value)
+                assert not _validation._all_finite(X.reshape(1, -1))
+    # Other layouts take NumPy's path, with the same verdicts.
+    X = np.ones((50, 40), dtype)
+    X[3, 8] = np.nan                                    # in every second column
+    assert not _validation._all_finite(X[:, ::2])
+    assert not _validation._all_finite(X.astype(X.dtype.newbyteorder(">")))
+    assert _validation._all_finite(np.ones((50, 40), dtype)[:, ::3])
