@@ -24,6 +24,21 @@ from .history import History, TrainingDiverged
 from .optimizers import Adam, Optimizer, optimizer_from_name
 
 
+def classifies(network):
+    """Whether ``network``'s loss is a classification loss: its training logs an
+    accuracy."""
+    return network.loss_name in ("cross_entropy", "binary_cross_entropy")
+
+
+def log_keys(network, validating):
+    """The keys of every epoch's logs when ``network`` trains (``validating``: with
+    validation rows), in the order they are logged."""
+    keys = ["loss", "accuracy"] if classifies(network) else ["loss"]
+    if validating:
+        keys += ["val_loss", "val_accuracy"] if classifies(network) else ["val_loss"]
+    return keys + ["lr", "time"]
+
+
 def _check_callbacks(callbacks):
     if callbacks is None:
         return []
@@ -87,14 +102,11 @@ class Trainer:
     @property
     def classifies(self):
         """Whether the loss is a classification loss (accuracy is logged)."""
-        return self.net.loss_name in ("cross_entropy", "binary_cross_entropy")
+        return classifies(self.net)
 
     def metrics(self):
         """The keys this call puts in every epoch's logs."""
-        keys = ["loss", "accuracy"] if self.classifies else ["loss"]
-        if self.val is not None:
-            keys += ["val_loss", "val_accuracy"] if self.classifies else ["val_loss"]
-        return keys + ["lr", "time"]
+        return log_keys(self.net, self.val is not None)
 
     # ------------------------------------------------------------------ the call
     def run(self):

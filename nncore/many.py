@@ -19,6 +19,7 @@ from ._dispatch import kernels as _kernels
 from ._fit_data import _validation_rows
 from ._memory import allocate as _allocate
 from ._trainer import _check_callbacks as check_callbacks
+from ._trainer import classifies, log_keys
 from ._training import TRAIN_CHUNK_SECONDS, SigintDeferred, Snapshot, epoch_order, next_chunk
 from .callbacks import Callback
 from .history import History, TrainingDiverged
@@ -122,7 +123,7 @@ def fit_many(networks, X, y, epochs=1, batch_size=32, optimizers=None, shuffle=T
     hooks = _check_callbacks(callbacks, len(nets))
     data = nets[0]._targets(X, y, sample_weight)
     val = None if validation_data is None else _validation_rows(nets[0], validation_data)
-    keys = _metrics(nets[0], val)
+    keys = log_keys(nets[0], val is not None)
     for cb in (cb for per_net in hooks for cb in per_net):
         cb._check_logs(keys)
     B = min(batch_size, data[0].shape[0])
@@ -178,18 +179,6 @@ def _show(value, what):
     if what == "layer sizes":
         return "-".join(str(int(v)) for v in value)
     return repr(value)
-
-
-def _classifies(net):
-    return net.loss_name in ("cross_entropy", "binary_cross_entropy")
-
-
-def _metrics(net, val):
-    """The keys of each network's logs, as Network.fit logs them."""
-    keys = ["loss", "accuracy"] if _classifies(net) else ["loss"]
-    if val is not None:
-        keys += ["val_loss", "val_accuracy"] if _classifies(net) else ["val_loss"]
-    return keys + ["lr", "time"]
 
 
 def _check_callbacks(callbacks, K):
@@ -275,7 +264,7 @@ class _Run:
         self.active = np.ones(K, np.intp)
         self.loss_sums, self.weight_sums = np.zeros(K), np.zeros(K)
         # each network's weighted count of rows classified right this epoch
-        self.hits = np.zeros(K) if _classifies(nets[0]) else None
+        self.hits = np.zeros(K) if classifies(nets[0]) else None
         self.seeds = np.array([n._dropout_seed for n in nets], dtype=np.uint64)
         for net, opt in zip(nets, opts):
             opt._bind(net)
@@ -304,7 +293,7 @@ class _Run:
             net = self.nets[0]
             self.val_out = np.empty((val.n, net.n_outputs), net.dtype)
             self.val_weights = None if val.w is None else val.w.astype(np.float64)
-        keys = _metrics(self.nets[0], val)
+        keys = log_keys(self.nets[0], val is not None)
         params = {"epochs": epochs, "batch_size": self.B, "n_samples": self.X.shape[0],
                   "n_batches": self.n_batches, "verbose": 0, "metrics": keys}
         try:
